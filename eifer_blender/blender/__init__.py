@@ -1,0 +1,1 @@
+"""bpy adapters: the only part of the package that imports bpy."""

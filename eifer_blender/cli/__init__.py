@@ -1,0 +1,48 @@
+"""Headless command line: ``python -m eifer_blender <command>`` and ``blender -b --command eifer <command>``.
+
+Each subcommand is a module in this package with ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``. Exit codes: 0 ok, 2 usage error, 3 input error.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..core.errors import EiferError
+
+EXIT_OK, EXIT_USAGE, EXIT_INPUT = 0, 2, 3
+
+# command name -> module in this package; modules load lazily so `--help` stays fast
+COMMANDS: dict[str, str] = {
+    "demo": "demo",
+    "simulate": "simulate",
+    "process": "process",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eifer", description="EIFER for Blender, headless.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args._run(args) or EXIT_OK)
+    except EiferError as exc:
+        print(f"eifer {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT

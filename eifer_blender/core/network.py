@@ -1,0 +1,312 @@
+"""EIFER networks at runtime: the ONNX model contract, provider choice and batched inference.
+
+One ONNX file per direction. ``emg2exp`` maps a window of sEMG envelopes, input ``"emg"``
+float32 [batch, window, channels], to expression parameters float32 [batch, outputs];
+``exp2emg`` maps a window of expression parameters, input ``"params"``, to envelopes. Every
+file carries its contract in ``metadata_props``: one entry per field of :class:`ModelMetadata`,
+each value JSON-encoded. This module needs onnxruntime only (no torch, no onnx).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, ModelMismatchError
+from .tracks import ExpressionTrack, MuscleTrack, Track
+from .windows import ALIGNMENTS, frame_times_s, make_windows, resample_frames, resample_to_fps
+
+SCHEMA = "eifer-model/1"
+DIRECTIONS = {"emg2exp": ("emg", MuscleTrack, ExpressionTrack),
+              "exp2emg": ("params", ExpressionTrack, MuscleTrack)}
+PROVIDER_PREFERENCES = ("auto", "cpu", "cuda")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models"
+SHIPPED_MODELS = ("emg2arkit", "arkit2emg")
+BATCH_FRAMES = 32768  # frames per inference call: bounds memory on hour-long recordings
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """The contract an EIFER ONNX file carries (all fields stored in ``metadata_props``).
+
+    ``input_normalisation`` says how input values are scaled before they enter the graph:
+    ``{"method": "none"}`` or the per-recording envelope normalisation of ``processing.py``
+    (``{"method": ..., **parameters}``); ``output_units`` are the units of the output track.
+    Fixed training-set standardisation is part of the graph itself.
+    """
+
+    direction: str
+    input_name: str
+    input_space: str
+    input_names: tuple[str, ...]
+    input_units: str
+    input_normalisation: dict
+    output_space: str
+    output_names: tuple[str, ...]
+    output_units: str
+    head: str
+    fps: float
+    window: int
+    alignment: str
+    training_data: str
+    version: str
+    schema: str = SCHEMA
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_names", tuple(self.input_names))
+        object.__setattr__(self, "output_names", tuple(self.output_names))
+
+    def validate(self, source: str = "model") -> "ModelMetadata":
+        """Raise :class:`InputError` naming ``source`` when a field is unusable."""
+        problems = []
+        if self.schema != SCHEMA:
+            problems.append(f"schema is {self.schema!r}, this add-on reads {SCHEMA!r}")
+        if self.direction not in DIRECTIONS:
+            problems.append(f"direction {self.direction!r} is not one of {sorted(DIRECTIONS)}")
+        elif self.input_name != DIRECTIONS[self.direction][0]:
+            problems.append(f"input is called {self.input_name!r}, expected "
+                            f"{DIRECTIONS[self.direction][0]!r} for {self.direction}")
+        if self.alignment not in ALIGNMENTS:
+            problems.append(f"alignment {self.alignment!r} is not one of {ALIGNMENTS}")
+        if self.alignment == "centred" and int(self.window) % 2 == 0:
+            problems.append(f"a centred window must be odd, got {self.window}")
+        if not int(self.window) >= 1:
+            problems.append(f"window must be at least 1 frame, got {self.window}")
+        if not float(self.fps) > 0:
+            problems.append(f"fps must be positive, got {self.fps}")
+        if not self.input_names or not self.output_names:
+            problems.append("input or output names are empty")
+        if "method" not in self.input_normalisation:
+            problems.append("input_normalisation has no 'method'")
+        if problems:
+            raise InputError(f"{source}: not a usable EIFER model: " + "; ".join(problems))
+        return self
+
+    def to_props(self) -> dict[str, str]:
+        """``metadata_props`` entries: field name -> JSON text."""
+        return {k: json.dumps(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_props(cls, props: dict[str, str], source: str = "model") -> "ModelMetadata":
+        """Parse ``metadata_props`` (as ONNX Runtime returns them); errors name ``source``."""
+        known = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.name not in ("schema", "extra")}
+        missing = sorted(required - set(props))
+        if "direction" not in props:
+            raise InputError(f"{source}: not an EIFER model (its ONNX metadata has no 'direction'; "
+                             f"an EIFER model is exported by models/export.py)")
+        if missing:
+            raise InputError(f"{source}: EIFER model metadata lacks {', '.join(missing)}")
+        values = {}
+        for key in known & set(props):
+            try:
+                values[key] = json.loads(props[key])
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{source}: metadata field {key!r} is not valid JSON ({exc})") from exc
+        values["fps"] = float(values["fps"])
+        values["window"] = int(values["window"])
+        return cls(**values).validate(source)
+
+
+def shipped_model_path(name: str) -> Path:
+    """Path of a model shipped with the add-on: ``"emg2arkit"`` or ``"arkit2emg"``."""
+    if name not in SHIPPED_MODELS:
+        raise InputError(f"no shipped model called {name!r}; shipped: {', '.join(SHIPPED_MODELS)}")
+    return SHIPPED_DIR / f"{name}.onnx"
+
+
+def choose_providers(preference: str = "auto") -> list[str]:
+    """Execution providers to ask ONNX Runtime for: CUDA first when wanted and installed, then CPU.
+
+    ``preference`` is ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+    """
+    import onnxruntime as ort
+
+    preference = preference.lower()
+    if preference not in PROVIDER_PREFERENCES:
+        raise InputError(f"provider preference must be one of {PROVIDER_PREFERENCES}, got {preference!r}")
+    if preference == "cpu":
+        return [CPU]
+    if CUDA in ort.get_available_providers():
+        return [CUDA, CPU]
+    return [CPU]
+
+
+class Model:
+    """A loaded EIFER model: metadata, an ONNX Runtime session and :meth:`run` for whole tracks.
+
+    Use :func:`load_model` to create one.
+    """
+
+    def __init__(self, session, metadata: ModelMetadata, path: Path, provider_note: str = ""):
+        self.session = session
+        self.metadata = metadata
+        self.path = Path(path)
+        self.provider = session.get_providers()[0]  # ORT falls back silently: ask what it runs on
+        self.provider_note = provider_note
+
+    # convenience views of the contract
+    @property
+    def direction(self) -> str:
+        return self.metadata.direction
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return self.metadata.input_names
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.metadata.output_names
+
+    @property
+    def fps(self) -> float:
+        return self.metadata.fps
+
+    @property
+    def window(self) -> int:
+        return self.metadata.window
+
+    @property
+    def alignment(self) -> str:
+        return self.metadata.alignment
+
+    def __repr__(self) -> str:
+        m = self.metadata
+        return (f"<EIFER {m.direction} model {self.path.name}: {len(m.input_names)} {m.input_space} "
+                f"-> {len(m.output_names)} {m.output_space}, {m.fps:g} fps, window {m.window} "
+                f"{m.alignment}, on {self.provider}>")
+
+    def check_track(self, track: Track) -> None:
+        """Raise :class:`ModelMismatchError` saying what differs when ``track`` cannot feed the model."""
+        m = self.metadata
+        expected_type = DIRECTIONS[m.direction][1]
+        what = "muscle (EMG envelope)" if expected_type is MuscleTrack else "expression"
+        if not isinstance(track, expected_type):
+            raise ModelMismatchError(
+                f"{self.path.name} is a {m.direction} model and needs a {what} track, "
+                f"got a {type(track).__name__} in space {track.space!r}")
+        if track.space != m.input_space:
+            raise ModelMismatchError(
+                f"{self.path.name} expects input space {m.input_space!r}, the track is in "
+                f"{track.space!r}")
+        missing = [n for n in m.input_names if n not in track.names]
+        if missing:
+            raise ModelMismatchError(
+                f"{self.path.name} needs {len(m.input_names)} {m.input_space} channels; the track "
+                f"lacks {len(missing)}: {', '.join(missing)}")
+
+    def prepare_input(self, track: Track) -> np.ndarray:
+        """The track's values in model channel order, normalised as the model expects, float64."""
+        self.check_track(track)
+        values = track.select(self.metadata.input_names).values.astype(np.float64)
+        spec = self.metadata.input_normalisation
+        if spec["method"] == "none":
+            return values
+        if track.units == self.metadata.input_units:
+            done = track.meta.get("normalisation")
+            if done is not None and done.get("method") != spec["method"]:
+                raise ModelMismatchError(
+                    f"{self.path.name} expects envelopes normalised with {spec['method']!r}, the track "
+                    f"was normalised with {done.get('method')!r}")
+            return values
+        if track.units != "uV":
+            raise ModelMismatchError(
+                f"{self.path.name} expects envelopes in {self.metadata.input_units!r} (or raw 'uV' "
+                f"that it normalises itself), the track is in {track.units!r}")
+        from .processing import normalise_envelopes  # the same code the training data went through
+
+        return np.asarray(normalise_envelopes(values, spec), dtype=np.float64)
+
+    def infer(self, windows: np.ndarray) -> np.ndarray:
+        """Run the network on prepared windows (n, window, channels) in batches; (n, outputs) float32."""
+        windows = np.asarray(windows)
+        expected = (self.metadata.window, len(self.metadata.input_names))
+        if windows.ndim != 3 or windows.shape[1:] != expected:
+            raise ValueError(f"windows must be (n, {expected[0]}, {expected[1]}), got {windows.shape}")
+        out = np.empty((windows.shape[0], len(self.metadata.output_names)), dtype=np.float32)
+        for start in range(0, windows.shape[0], BATCH_FRAMES):
+            batch = np.ascontiguousarray(windows[start:start + BATCH_FRAMES], dtype=np.float32)
+            out[start:start + BATCH_FRAMES] = self.session.run(None, {self.metadata.input_name: batch})[0]
+        return out
+
+    def run(self, track: Track) -> Track:
+        """Map a whole track through the model; returns the output at the input track's frame times.
+
+        The input is checked (type, space, channel names), put in model channel order,
+        normalised as the model expects, resampled to the model's fps, windowed with edge padding
+        and run in batches; the output is resampled back to the input's fps.
+        """
+        m = self.metadata
+        values = self.prepare_input(track)
+        at_model_fps, start_s = resample_to_fps(values, track.fps, m.fps, track.start_s)
+        predicted = self.infer(make_windows(at_model_fps, m.window, m.alignment))
+        if float(track.fps) != float(m.fps):
+            predicted = resample_frames(predicted, m.fps, frame_times_s(track.n_frames, track.fps,
+                                                                        track.start_s), start_s)
+        output_type = DIRECTIONS[m.direction][2]
+        meta = {"model": self.path.name, "model_version": m.version, "provider": self.provider}
+        return output_type(np.asarray(predicted, dtype=np.float32), m.output_names, track.fps,
+                           m.output_space, m.output_units, track.start_s, meta)
+
+
+def _session_options():
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # keep ORT's provider warnings out of Blender's console
+    return options
+
+
+def load_model(path, providers: str = "auto") -> Model:
+    """Load an EIFER ONNX model and check its metadata.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.onnx`` file.
+    providers : {"auto", "cpu", "cuda"}
+        Execution provider preference. ``Model.provider`` reports the one actually used and
+        ``Model.provider_note`` says why CUDA was not used when it was asked for.
+    """
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: model file not found")
+    wanted = choose_providers(providers)
+    try:
+        session = ort.InferenceSession(str(path), sess_options=_session_options(), providers=wanted)
+    except Exception as exc:  # ORT raises its own exception types for unreadable files
+        raise InputError(f"{path}: ONNX Runtime cannot load this file as a model ({exc})") from exc
+    props = dict(session.get_modelmeta().custom_metadata_map)
+    metadata = ModelMetadata.from_props(props, source=str(path))
+    _check_graph(session, metadata, path)
+    note = ""
+    used = session.get_providers()[0]
+    if providers.lower() == "cuda" and used != CUDA:
+        note = ("CUDA was asked for but is not available (onnxruntime-gpu and the CUDA libraries "
+                "are needed); running on CPU")
+    elif CUDA in wanted and used != CUDA:
+        note = "CUDA is installed but could not start (missing CUDA/cuDNN libraries?); running on CPU"
+    return Model(session, metadata, path, note)
+
+
+def _check_graph(session, metadata: ModelMetadata, path: Path) -> None:
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or inputs[0].name != metadata.input_name:
+        raise InputError(f"{path}: graph input is {[i.name for i in inputs]}, metadata says "
+                         f"{metadata.input_name!r}")
+    shape = inputs[0].shape
+    expected = [metadata.window, len(metadata.input_names)]
+    if len(shape) != 3 or list(shape[1:]) != expected:
+        raise InputError(f"{path}: graph input shape {shape} does not match metadata "
+                         f"[batch, {expected[0]}, {expected[1]}]")
+    out_shape = outputs[0].shape
+    if len(out_shape) != 2 or out_shape[1] != len(metadata.output_names):
+        raise InputError(f"{path}: graph output shape {out_shape} does not match "
+                         f"{len(metadata.output_names)} output names")

@@ -1,0 +1,65 @@
+"""Frame-rate tracks that move between the steps of the data path.
+
+A track is ``values[frame, channel]`` sampled at ``fps`` starting at ``start_s`` seconds, with the
+channel names and the space they live in. Units are explicit: ``"uV"`` for envelopes in
+microvolts, ``"normalised"`` for envelopes divided by a per-channel reference, ``"1"`` for
+dimensionless expression weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Track:
+    values: np.ndarray  # (frames, channels)
+    names: tuple[str, ...]
+    fps: float
+    space: str  # "arkit52", "flame", "fridlund22", ...
+    units: str
+    start_s: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values)
+        self.names = tuple(self.names)
+        if self.values.ndim != 2:
+            raise ValueError(f"track values must be 2-D (frames, channels), got shape {self.values.shape}")
+        if self.values.shape[1] != len(self.names):
+            raise ValueError(
+                f"track has {self.values.shape[1]} columns but {len(self.names)} names"
+            )
+        if len(set(self.names)) != len(self.names):
+            raise ValueError("track channel names must be unique")
+        if not self.fps > 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+
+    @property
+    def n_frames(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def times_s(self) -> np.ndarray:
+        return self.start_s + np.arange(self.n_frames) / self.fps
+
+    def column(self, name: str) -> np.ndarray:
+        return self.values[:, self.names.index(name)]
+
+    def select(self, names) -> "Track":
+        """A copy with only ``names``, in that order; raises naming what is missing."""
+        missing = [n for n in names if n not in self.names]
+        if missing:
+            raise KeyError(f"track lacks channels: {', '.join(missing)}")
+        idx = [self.names.index(n) for n in names]
+        return type(self)(self.values[:, idx], tuple(names), self.fps, self.space, self.units,
+                          self.start_s, dict(self.meta))
+
+
+class ExpressionTrack(Track):
+    """Expression parameters per frame (ARKit weights or FLAME coefficients)."""
+
+
+class MuscleTrack(Track):
+    """Muscle activity per frame: envelopes measured from sEMG or inferred by Exp2EMG."""

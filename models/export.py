@@ -1,0 +1,135 @@
+"""Write a trained :class:`~models.nets.WindowNet` as an EIFER ONNX file and check it.
+
+The graph is written operator by operator with ``onnx.helper`` (Sub, Div, Transpose, Conv,
+Flatten, Gemm, Sigmoid, Mul, Softplus, Add at opset 17, IR 8) instead of through
+``torch.onnx.export``: the result needs no exporter package, reads on older ONNX Runtime builds
+and keeps a dynamic batch axis by construction. :func:`check_onnx_matches_torch` proves the file
+computes what the torch module computes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from eifer_blender.core.network import ModelMetadata
+
+from .nets import WindowNet
+
+OPSET = 17
+IR_VERSION = 8  # ONNX Runtime >= 1.10 reads IR 8
+
+
+class _GraphBuilder:
+    def __init__(self):
+        self.nodes, self.initializers, self._count = [], [], 0
+
+    def name(self, stem: str) -> str:
+        self._count += 1
+        return f"{stem}_{self._count}"
+
+    def const(self, stem: str, array) -> str:
+        name = self.name(stem)
+        self.initializers.append(numpy_helper.from_array(np.asarray(array, dtype=np.float32), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], **attrs) -> str:
+        out = self.name(op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    def silu(self, x: str) -> str:
+        return self.node("Mul", [x, self.node("Sigmoid", [x])])
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float32)
+
+
+def build_onnx(net: WindowNet, metadata: ModelMetadata) -> onnx.ModelProto:
+    """The ONNX model of ``net`` with ``metadata`` in its ``metadata_props``."""
+    c = net.config
+    if (metadata.window, len(metadata.input_names), len(metadata.output_names)) != (
+            c.window, c.n_inputs, c.n_outputs):
+        raise ValueError("metadata window / input names / output names do not match the network")
+    if metadata.head != c.head:
+        raise ValueError(f"metadata head {metadata.head!r} differs from the network's {c.head!r}")
+    g = _GraphBuilder()
+    x = metadata.input_name
+    x = g.node("Sub", [x, g.const("in_mean", _numpy(net.in_mean))])
+    x = g.node("Div", [x, g.const("in_std", _numpy(net.in_std))])
+    if len(net.convs):
+        x = g.node("Transpose", [x], perm=[0, 2, 1])
+        for conv in net.convs:
+            kernel, dilation = conv.kernel_size[0], conv.dilation[0]
+            x = g.node("Conv", [x, g.const("conv_w", _numpy(conv.weight)), g.const("conv_b", _numpy(conv.bias))],
+                       kernel_shape=[kernel], dilations=[dilation], pads=[0, 0], strides=[1])
+            x = g.silu(x)
+    x = g.node("Flatten", [x], axis=1)
+    for layer in net.hidden_layers:
+        x = g.silu(g.node("Gemm", [x, g.const("fc_w", _numpy(layer.weight)), g.const("fc_b", _numpy(layer.bias))],
+                          transB=1))
+    x = g.node("Gemm", [x, g.const("out_w", _numpy(net.out.weight)), g.const("out_b", _numpy(net.out.bias))],
+               transB=1)
+    if c.head == "sigmoid":
+        x = g.node("Sigmoid", [x])
+    elif c.head == "softplus":
+        x = g.node("Softplus", [x])
+    else:
+        x = g.node("Add", [g.node("Mul", [x, g.const("out_std", _numpy(net.out_std))]),
+                           g.const("out_mean", _numpy(net.out_mean))])
+    g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
+    graph = helper.make_graph(
+        g.nodes, f"eifer_{metadata.direction}",
+        [helper.make_tensor_value_info(metadata.input_name, TensorProto.FLOAT,
+                                       ["batch", c.window, c.n_inputs])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", c.n_outputs])],
+        initializer=g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="eifer_blender models/export.py", ir_version=IR_VERSION)
+    helper.set_model_props(model, metadata.to_props())
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export_onnx(net: WindowNet, metadata: ModelMetadata, path) -> Path:
+    """Write ``net`` as an EIFER ONNX file at ``path`` (parent folders are created)."""
+    metadata.validate(str(path))
+    model = build_onnx(net.eval(), metadata)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(model, str(path))
+    return path
+
+
+def check_onnx_matches_torch(net: WindowNet, path, n_windows: int = 512, seed: int = 0,
+                             atol: float = 1e-5) -> float:
+    """Run ``net`` in torch and the ONNX file in ONNX Runtime (CPU) on random windows.
+
+    Inputs are drawn around the network's own input statistics, with batch sizes 1, 7 and
+    ``n_windows`` to exercise the dynamic batch axis. Returns the largest absolute difference and
+    raises ``AssertionError`` when it exceeds ``atol``.
+    """
+    import onnxruntime as ort
+
+    c = net.config
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    rng = np.random.default_rng(seed)
+    mean, std = _numpy(net.in_mean), _numpy(net.in_std)
+    worst = 0.0
+    net = net.eval()
+    for batch in (1, 7, n_windows):
+        x = (mean + std * rng.standard_normal((batch, c.window, c.n_inputs))).astype(np.float32)
+        with torch.no_grad():
+            expected = net(torch.from_numpy(x)).numpy()
+        got = session.run(None, {input_name: x})[0]
+        if got.shape != expected.shape:
+            raise AssertionError(f"ONNX output shape {got.shape} != torch {expected.shape}")
+        worst = max(worst, float(np.max(np.abs(got - expected))))
+    if not worst <= atol:
+        raise AssertionError(f"{path}: ONNX Runtime differs from torch by {worst:.3g} > {atol:g}")
+    return worst

@@ -1,0 +1,100 @@
+"""EMG2Exp and Exp2EMG networks (torch, training time only).
+
+Both directions use one architecture, :class:`WindowNet`: a window of input frames
+[batch, window, channels] -> standardise per channel -> optional temporal convolutions ->
+flatten -> MLP -> head. With ``window=1`` and no convolutions it is EIFER's per-frame MLP.
+Heads: ``sigmoid`` (ARKit weights in [0, 1]), ``linear`` (FLAME coefficients, de-standardised
+with the training-set mean/std), ``softplus`` (non-negative envelopes).
+The layers are limited to what models/export.py writes as plain ONNX operators.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+HEADS = ("sigmoid", "linear", "softplus")
+
+
+@dataclass
+class NetConfig:
+    """Shape of a :class:`WindowNet`.
+
+    ``conv`` lists temporal convolution layers as ``[out_channels, kernel, dilation]``; they run
+    without padding, so the time axis shrinks by ``dilation * (kernel - 1)`` per layer.
+    """
+
+    n_inputs: int
+    n_outputs: int
+    window: int = 1
+    hidden: int = 128
+    depth: int = 2
+    conv: list = field(default_factory=list)
+    head: str = "sigmoid"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class WindowNet(nn.Module):
+    """Window of frames -> one output frame. See the module docstring."""
+
+    def __init__(self, config: NetConfig):
+        super().__init__()
+        if config.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {config.head!r}")
+        self.config = config
+        c = config
+        self.register_buffer("in_mean", torch.zeros(c.n_inputs))
+        self.register_buffer("in_std", torch.ones(c.n_inputs))
+        self.register_buffer("out_mean", torch.zeros(c.n_outputs))
+        self.register_buffer("out_std", torch.ones(c.n_outputs))
+        convs, channels, steps = [], c.n_inputs, c.window
+        for out_channels, kernel, dilation in c.conv:
+            convs.append(nn.Conv1d(channels, int(out_channels), int(kernel), dilation=int(dilation)))
+            channels, steps = int(out_channels), steps - int(dilation) * (int(kernel) - 1)
+            if steps < 1:
+                raise ValueError(f"convolutions {c.conv} need a window longer than {c.window}")
+        self.convs = nn.ModuleList(convs)
+        layers, width = [], channels * steps
+        for _ in range(c.depth):
+            layers.append(nn.Linear(width, c.hidden))
+            width = c.hidden
+        self.hidden_layers = nn.ModuleList(layers)
+        self.out = nn.Linear(width, c.n_outputs)
+
+    def set_standardisation(self, in_mean, in_std, out_mean=None, out_std=None) -> None:
+        """Fix the per-channel input (and, for the linear head, output) standardisation."""
+        def tensor(a):
+            return torch.as_tensor(np.asarray(a, dtype=np.float32))
+
+        self.in_mean.copy_(tensor(in_mean))
+        self.in_std.copy_(tensor(np.maximum(np.asarray(in_std, dtype=np.float64), 1e-6)))
+        if out_mean is not None:
+            self.out_mean.copy_(tensor(out_mean))
+            self.out_std.copy_(tensor(np.maximum(np.asarray(out_std, dtype=np.float64), 1e-6)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.in_mean) / self.in_std
+        if len(self.convs):
+            x = x.transpose(1, 2)  # (batch, channels, time) for Conv1d
+            for conv in self.convs:
+                x = nn.functional.silu(conv(x))
+        x = x.flatten(1)
+        for layer in self.hidden_layers:
+            x = nn.functional.silu(layer(x))
+        x = self.out(x)
+        return self.apply_head(x)
+
+    def apply_head(self, raw: torch.Tensor) -> torch.Tensor:
+        head = self.config.head
+        if head == "sigmoid":
+            return torch.sigmoid(raw)
+        if head == "softplus":
+            return nn.functional.softplus(raw)
+        return raw * self.out_std + self.out_mean
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,48 @@
+"""The extension registers like a user's Blender registers it, and unregisters without a trace."""
+import bpy
+import addon_utils
+
+from tests.conftest import EXTENSION_MODULE
+
+
+def _blender_state():
+    """Everything register() can add: classes, Scene properties, menu draw functions, CLI commands."""
+    rna_classes = {cls.__name__ for cls in bpy.types.bpy_struct.__subclasses__()}
+    for base in (bpy.types.Operator, bpy.types.Panel, bpy.types.PropertyGroup, bpy.types.AddonPreferences):
+        rna_classes |= {c.bl_rna.identifier for c in base.__subclasses__() if hasattr(c, "bl_rna")}
+    scene_props = set(bpy.types.Scene.bl_rna.properties.keys())
+    menu_funcs = {getattr(f, "__qualname__", repr(f)) for f in bpy.types.VIEW3D_MT_mesh_add._dyn_ui_initialize()}
+    ops = set(dir(bpy.ops.eifer))
+    handlers = {name: len(getattr(bpy.app.handlers, name)) for name in dir(bpy.app.handlers)
+                if not name.startswith("_") and isinstance(getattr(bpy.app.handlers, name), list)}
+    return rna_classes, scene_props, menu_funcs, ops, handlers
+
+
+def test_loaded_as_extension(extension):
+    assert extension.__name__ == EXTENSION_MODULE
+    from importlib import import_module
+
+    prefs_module = import_module(f"{EXTENSION_MODULE}.blender.preferences")
+    prefs = prefs_module.get_preferences()
+    assert prefs.execution_provider == "AUTO"
+    user_dir = bpy.utils.extension_path_user(EXTENSION_MODULE, create=True)
+    assert user_dir and "eifer_blender" in user_dir
+    assert hasattr(bpy.ops.eifer, "add_open_head")
+    assert hasattr(bpy.types.Scene, "eifer")
+
+
+def test_register_unregister_register_leaves_nothing_behind(extension):
+    enabled_state = _blender_state()
+    addon_utils.disable(EXTENSION_MODULE, default_set=True)
+    try:
+        disabled_state = _blender_state()
+        assert not hasattr(bpy.types.Scene, "eifer")
+        assert "eifer" not in disabled_state[1]
+        assert not any("eifer" in f.lower() or "add_menu" in f for f in disabled_state[2])
+        assert not disabled_state[3], f"operators left behind: {disabled_state[3]}"
+        leftover = {c for c in disabled_state[0] if c.upper().startswith("EIFER")}
+        assert not leftover, f"classes left behind: {leftover}"
+        assert disabled_state[4] == enabled_state[4]  # the extension adds no handlers
+    finally:
+        addon_utils.enable(EXTENSION_MODULE, default_set=True)
+    assert _blender_state() == enabled_state
