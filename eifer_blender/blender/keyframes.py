@@ -44,22 +44,21 @@ def assigned_channelbag(id_data: bpy.types.ID):
     return None
 
 
-def write_curves(channelbag, data_paths, frames, values, *, interpolation: str = "LINEAR",
+def write_curves(channelbag, data_paths, frames, values, *, keep=None, interpolation: str = "LINEAR",
                  group: str | None = None):
     """Write one F-curve per column of ``values`` (frames x curves) in one pass each.
 
-    ``data_paths`` holds a ``data_path`` string or ``(data_path, array_index)`` per column. Existing
-    curves with the same path are replaced. Returns the F-curves in column order.
+    ``data_paths`` holds a ``data_path`` string or ``(data_path, array_index)`` per column.
+    ``keep`` (frames x curves, bool), e.g. from ``core.curves.reduce_keys``, keys only those frames.
+    Existing curves with the same path are replaced. Returns the F-curves in column order.
     """
     frames = np.asarray(frames, dtype=np.float32)
     values = np.asarray(values, dtype=np.float32)
     if values.ndim != 2 or values.shape != (frames.size, len(data_paths)):
         raise ValueError(f"values must be (frames={frames.size}, curves={len(data_paths)}), got {values.shape}")
-    n = frames.size
-    co = np.empty(2 * n, dtype=np.float32)
-    co[0::2] = frames
-    interp = np.full(n, _INTERPOLATION[interpolation], dtype=np.int32)
-    handle_types = np.full(n, _AUTO_CLAMPED, dtype=np.int32)
+    if keep is not None and np.shape(keep) != values.shape:
+        raise ValueError(f"keep must have the shape of values {values.shape}, got {np.shape(keep)}")
+    interp_code = _INTERPOLATION[interpolation]
     action_group = None
     if group:
         action_group = channelbag.groups.get(group) or channelbag.groups.new(group)
@@ -72,13 +71,17 @@ def write_curves(channelbag, data_paths, frames, values, *, interpolation: str =
         fcurve = channelbag.fcurves.new(path, index=index)
         if action_group is not None:
             fcurve.group = action_group
+        rows = slice(None) if keep is None else np.asarray(keep[:, column], dtype=bool)
+        column_frames, column_values = frames[rows], values[rows, column]
+        n = column_frames.size
+        co = np.empty(2 * n, dtype=np.float32)
+        co[0::2], co[1::2] = column_frames, column_values
         points = fcurve.keyframe_points
         points.add(n)
-        co[1::2] = values[:, column]
         points.foreach_set("co", co)
-        points.foreach_set("interpolation", interp)
-        points.foreach_set("handle_left_type", handle_types)
-        points.foreach_set("handle_right_type", handle_types)
+        points.foreach_set("interpolation", np.full(n, interp_code, dtype=np.int32))
+        points.foreach_set("handle_left_type", np.full(n, _AUTO_CLAMPED, dtype=np.int32))
+        points.foreach_set("handle_right_type", np.full(n, _AUTO_CLAMPED, dtype=np.int32))
         fcurve.update()
         curves.append(fcurve)
     return curves

@@ -90,3 +90,19 @@ def test_stash_and_restore_keeps_hand_keyed_animation(keyframes):
     bpy.context.scene.frame_set(10)
     assert obj["a"] == pytest.approx(1.0)
     assert not keyframes.restore_previous_action(obj)
+
+
+def test_reduced_keys_reproduce_the_curve_within_tolerance(keyframes, blender):
+    from importlib import import_module
+
+    curves = import_module(f"{EXTENSION_MODULE}.core.curves")
+    frames = np.arange(1, 501, dtype=np.float32)
+    values = np.stack([np.sin(frames / 120.0) ** 2, np.clip(np.cos(frames / 80.0), 0, 1)], axis=1)
+    keep = curves.reduce_keys(values, 0.002)
+    obj = _object_with_custom_props(["a", "b"])
+    _, bag = keyframes.new_action(obj, "reduced")
+    written = keyframes.write_curves(bag, ['["a"]', '["b"]'], frames, values, keep=keep)
+    for column, fcurve in enumerate(written):
+        assert len(fcurve.keyframe_points) == keep[:, column].sum() < 0.3 * frames.size
+        evaluated = np.array([fcurve.evaluate(float(f)) for f in frames])
+        assert np.max(np.abs(evaluated - values[:, column])) < 0.002 + 1e-5
