@@ -6,7 +6,9 @@ import textwrap
 from tests.conftest import REPO_ROOT
 
 INSTALL_AND_ENABLE = textwrap.dedent("""
-    import sys, addon_utils, bpy
+    import sys
+    import bpy
+    import addon_utils
     zip_path = sys.argv[1]
     result = bpy.ops.extensions.package_install_files(
         filepath=zip_path, repo="user_default", enable_on_install=True)
