@@ -56,7 +56,7 @@ _KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "eye_pose": ("eye_pose", "eye_poses", "eyes", "eye_params"),
     "eyelid": ("eyelid", "eyelids", "eyelid_params"),
     "cam": ("cam", "camera", "cam_params"),
-    "translation_m": ("translation", "transl", "trans"),
+    "translation_m": ("translation_m", "translation", "transl", "trans"),
 }
 _COMBINED_POSE_KEYS = ("pose", "pose_params", "full_pose")
 _FPS_KEYS = ("fps", "frame_rate", "framerate")

@@ -302,3 +302,11 @@ def test_spreadsheet_exports_with_byte_order_marks(tmp_path, encoding):
     path = tmp_path / "excel.csv"
     path.write_bytes(text.encode(encoding))
     np.testing.assert_allclose(fp.read_flame_params(path).jaw_pose, table[:, 53:])
+
+
+def test_npz_translation_round_trips(tmp_path):
+    from eifer_blender.core.flame_params import FlameParams, read_flame_params, write_flame_params
+
+    params = FlameParams(expression=np.zeros((4, 50)), fps=30.0, translation_m=np.arange(12.0).reshape(4, 3))
+    back = read_flame_params(write_flame_params(params, tmp_path / "t.npz") or tmp_path / "t.npz")
+    np.testing.assert_array_equal(back.translation_m, params.translation_m)
