@@ -7,7 +7,6 @@ Goals: >= 200 k frames/s on CPU, >= 5 M frames/s on CUDA.
 """
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +40,9 @@ def _torch_twin(path: Path):
     metadata = ModelMetadata.from_props(props, str(path))
     net = WindowNet(NetConfig(**metadata.extra["net"]))
     weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    tensors = [weights[n] for node in model.graph.node for n in node.input if n in weights]
+    # initialisers in graph order, except the fixed log floor (not a parameter)
+    tensors = [weights[n] for node in model.graph.node for n in node.input
+               if n in weights and not n.startswith("log_floor")]
     params = [net.in_mean, net.in_std]
     for conv in net.convs:
         params += [conv.weight, conv.bias]
@@ -67,7 +68,7 @@ def rows() -> list[dict]:
     import onnxruntime as ort
     import torch
 
-    from eifer_blender.core.network import CPU, CUDA, load_model
+    from eifer_blender.core.network import CUDA, load_model
     from eifer_blender.core.tracks import ExpressionTrack, MuscleTrack
 
     out = []

@@ -1,7 +1,7 @@
 """Write a trained :class:`~models.nets.WindowNet` as an EIFER ONNX file and check it.
 
-The graph is written operator by operator with ``onnx.helper`` (Sub, Div, Transpose, Conv,
-Flatten, Gemm, Sigmoid, Mul, Softplus, Add at opset 17, IR 8) instead of through
+The graph is written operator by operator with ``onnx.helper`` (Max, Log, Sub, Div, Transpose,
+Conv, Flatten, Gemm, Sigmoid, Mul, Softplus, Add at opset 17, IR 8) instead of through
 ``torch.onnx.export``: the result needs no exporter package, reads on older ONNX Runtime builds
 and keeps a dynamic batch axis by construction. :func:`check_onnx_matches_torch` proves the file
 computes what the torch module computes.
@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from eifer_blender.core.network import ModelMetadata
 
-from .nets import WindowNet
+from .nets import LOG_FLOOR, WindowNet
 
 OPSET = 17
 IR_VERSION = 8  # ONNX Runtime >= 1.10 reads IR 8
@@ -59,6 +59,8 @@ def build_onnx(net: WindowNet, metadata: ModelMetadata) -> onnx.ModelProto:
         raise ValueError(f"metadata head {metadata.head!r} differs from the network's {c.head!r}")
     g = _GraphBuilder()
     x = metadata.input_name
+    if c.log_input:
+        x = g.node("Log", [g.node("Max", [x, g.const("log_floor", np.array(LOG_FLOOR))])])
     x = g.node("Sub", [x, g.const("in_mean", _numpy(net.in_mean))])
     x = g.node("Div", [x, g.const("in_std", _numpy(net.in_std))])
     if len(net.convs):
@@ -123,7 +125,8 @@ def check_onnx_matches_torch(net: WindowNet, path, n_windows: int = 512, seed: i
     worst = 0.0
     net = net.eval()
     for batch in (1, 7, n_windows):
-        x = (mean + std * rng.standard_normal((batch, c.window, c.n_inputs))).astype(np.float32)
+        z = mean + std * rng.standard_normal((batch, c.window, c.n_inputs))
+        x = (np.exp(z) if c.log_input else z).astype(np.float32)
         with torch.no_grad():
             expected = net(torch.from_numpy(x)).numpy()
         got = session.run(None, {input_name: x})[0]

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 HEADS = ("sigmoid", "linear", "softplus")
+LOG_FLOOR = 1e-3
 
 
 @dataclass
@@ -33,6 +34,7 @@ class NetConfig:
     depth: int = 2
     conv: list = field(default_factory=list)
     head: str = "sigmoid"
+    log_input: bool = False  # feed log(max(x, LOG_FLOOR)): envelope gains become offsets
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,12 +73,29 @@ class WindowNet(nn.Module):
             return torch.as_tensor(np.asarray(a, dtype=np.float32))
 
         self.in_mean.copy_(tensor(in_mean))
-        self.in_std.copy_(tensor(np.maximum(np.asarray(in_std, dtype=np.float64), 1e-6)))
+        # a floor keeps an input that barely moved in training from being blown up at runtime
+        self.in_std.copy_(tensor(np.maximum(np.asarray(in_std, dtype=np.float64), 1e-3)))
         if out_mean is not None:
             self.out_mean.copy_(tensor(out_mean))
             self.out_std.copy_(tensor(np.maximum(np.asarray(out_std, dtype=np.float64), 1e-6)))
 
+    def init_output_bias(self, target_mean) -> None:
+        """Start the head at the targets' mean so no output begins saturated (sigmoid near 0)."""
+        mean = np.asarray(target_mean, dtype=np.float64)
+        head = self.config.head
+        if head == "sigmoid":
+            p = np.clip(mean, 1e-3, 1 - 1e-3)
+            bias = np.log(p / (1 - p))
+        elif head == "softplus":
+            m = np.maximum(mean, 1e-3)
+            bias = m + np.log(-np.expm1(-m))  # softplus^-1
+        else:
+            bias = np.zeros_like(mean)  # the linear head is de-standardised: 0 is the mean
+        with torch.no_grad():
+            self.out.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.transform_input(x)
         x = (x - self.in_mean) / self.in_std
         if len(self.convs):
             x = x.transpose(1, 2)  # (batch, channels, time) for Conv1d
@@ -87,6 +106,14 @@ class WindowNet(nn.Module):
             x = nn.functional.silu(layer(x))
         x = self.out(x)
         return self.apply_head(x)
+
+    def transform_input(self, x):
+        """The fixed input transform before standardisation (log when ``log_input``)."""
+        if self.config.log_input:
+            if isinstance(x, np.ndarray):
+                return np.log(np.maximum(x, LOG_FLOOR))
+            return torch.log(torch.clamp(x, min=LOG_FLOOR))
+        return x
 
     def apply_head(self, raw: torch.Tensor) -> torch.Tensor:
         head = self.config.head

@@ -27,6 +27,9 @@ CPU = "CPUExecutionProvider"
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models"
 SHIPPED_MODELS = ("emg2arkit", "arkit2emg")
 BATCH_FRAMES = 32768  # frames per inference call: bounds memory on hour-long recordings
+# processing settings that change what an envelope looks like (a model trained on one reading of
+# the signal cannot be fed another); notch and chunking do not matter at this level
+ENVELOPE_SETTINGS = ("envelope", "rms_window_s", "band_hz", "rectify_lowpass_hz")
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,13 @@ class ModelMetadata:
 
     ``input_normalisation`` says how input values are scaled before they enter the graph:
     ``{"method": "none"}`` or the per-recording envelope normalisation of ``processing.py``
-    (``{"method": ..., **parameters}``); ``output_units`` are the units of the output track.
-    Fixed training-set standardisation is part of the graph itself.
+    (``{"method": ..., **parameters}``, applied by ``processing.normalise_envelopes`` to each
+    recording as a whole); ``output_units`` are the units of the output track. Fixed
+    training-set standardisation is part of the graph itself. ``processing`` holds the
+    ``ProcessingSettings`` the training envelopes were made with (``{}`` when unknown):
+    recordings must be processed the same way.
+    ``output_normalisation`` says what a "normalised" output envelope (Exp2EMG) is relative to:
+    the per-recording normalisation its training targets went through.
     """
 
     direction: str
@@ -54,6 +62,8 @@ class ModelMetadata:
     alignment: str
     training_data: str
     version: str
+    processing: dict = field(default_factory=dict)
+    output_normalisation: dict = field(default_factory=lambda: {"method": "none"})
     schema: str = SCHEMA
     extra: dict = field(default_factory=dict)
 
@@ -95,7 +105,8 @@ class ModelMetadata:
     def from_props(cls, props: dict[str, str], source: str = "model") -> "ModelMetadata":
         """Parse ``metadata_props`` (as ONNX Runtime returns them); errors name ``source``."""
         known = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.name not in ("schema", "extra")}
+        required = {f.name for f in fields(cls)
+                    if f.name not in ("schema", "extra", "processing", "output_normalisation")}
         missing = sorted(required - set(props))
         if "direction" not in props:
             raise InputError(f"{source}: not an EIFER model (its ONNX metadata has no 'direction'; "
@@ -181,6 +192,32 @@ class Model:
                 f"-> {len(m.output_names)} {m.output_space}, {m.fps:g} fps, window {m.window} "
                 f"{m.alignment}, on {self.provider}>")
 
+    def require(self, direction: str | None = None, input_space: str | None = None,
+                output_space: str | None = None, input_names=None, output_names=None) -> "Model":
+        """Refuse this model unless it fits what the caller has; returns the model.
+
+        Each given argument is checked: the direction, the spaces, and that every model input
+        (output) name is among ``input_names`` (``output_names``), e.g. the recording's channels
+        or the rig's shape keys. :class:`ModelMismatchError` names every difference.
+        """
+        m, problems = self.metadata, []
+        if direction is not None and direction != m.direction:
+            problems.append(f"it is a {m.direction} model, {direction} is needed")
+        if input_space is not None and input_space != m.input_space:
+            problems.append(f"it reads {m.input_space!r}, not {input_space!r}")
+        if output_space is not None and output_space != m.output_space:
+            problems.append(f"it writes {m.output_space!r}, not {output_space!r}")
+        for label, wanted, available in (("inputs", m.input_names, input_names),
+                                         ("outputs", m.output_names, output_names)):
+            if available is not None:
+                missing = [n for n in wanted if n not in set(available)]
+                if missing:
+                    problems.append(f"{len(missing)} of its {len(wanted)} {label} are missing: "
+                                    f"{', '.join(missing)}")
+        if problems:
+            raise ModelMismatchError(f"{self.path.name} does not fit: " + "; ".join(problems))
+        return self
+
     def check_track(self, track: Track) -> None:
         """Raise :class:`ModelMismatchError` saying what differs when ``track`` cannot feed the model."""
         m = self.metadata
@@ -200,27 +237,69 @@ class Model:
                 f"{self.path.name} needs {len(m.input_names)} {m.input_space} channels; the track "
                 f"lacks {len(missing)}: {', '.join(missing)}")
 
+    def processing_settings(self, **overrides):
+        """The ``ProcessingSettings`` to make this model's input envelopes from a recording.
+
+        The chain the model was trained on, without normalisation (``run`` normalises);
+        ``overrides`` change other fields, e.g. ``notch_hz=(60.0,)`` for 60 Hz mains.
+        """
+        from .processing import ProcessingSettings
+
+        known = set(ProcessingSettings.__dataclass_fields__)
+        chain = {k: v for k, v in self.metadata.processing.items() if k in known}
+        return ProcessingSettings.from_dict({**chain, "normalise": "none", **overrides})
+
+    def _check_processing(self, track: Track) -> None:
+        used, trained = track.meta.get("processing"), self.metadata.processing
+        if not used or not trained:
+            return
+        differ = []
+        for key in ENVELOPE_SETTINGS:
+            if key == "rectify_lowpass_hz" and trained.get("envelope") != "rectify":
+                continue
+            a, b = used.get(key), trained.get(key)
+            if a is not None and b is not None and np.atleast_1d(a).tolist() != np.atleast_1d(b).tolist():
+                differ.append(f"{key} {a!r} (model: {b!r})")
+        if differ:
+            raise ModelMismatchError(
+                f"{self.path.name} was trained on envelopes made differently from this track's: "
+                f"{'; '.join(differ)}. Process the recording with Model.processing_settings()")
+
     def prepare_input(self, track: Track) -> np.ndarray:
         """The track's values in model channel order, normalised as the model expects, float64."""
         self.check_track(track)
+        if track.n_frames == 0:
+            raise InputError(f"{track.meta.get('source') or 'the track'}: no frames to run "
+                             f"{self.path.name} on")
         values = track.select(self.metadata.input_names).values.astype(np.float64)
+        bad = [n for n, ok in zip(self.metadata.input_names, np.isfinite(values).all(axis=0)) if not ok]
+        if bad:
+            raise InputError(f"{track.meta.get('source') or 'the track'}: NaN or infinite values in "
+                             f"{', '.join(bad)}; {self.path.name} cannot run on them")
         spec = self.metadata.input_normalisation
+        if isinstance(track, MuscleTrack):
+            self._check_processing(track)
         if spec["method"] == "none":
             return values
         if track.units == self.metadata.input_units:
             done = track.meta.get("normalisation")
-            if done is not None and done.get("method") != spec["method"]:
-                raise ModelMismatchError(
-                    f"{self.path.name} expects envelopes normalised with {spec['method']!r}, the track "
-                    f"was normalised with {done.get('method')!r}")
+            if done is not None:
+                differ = [k for k in spec if k in done and done[k] != spec[k]]
+                if differ:
+                    raise ModelMismatchError(
+                        f"{self.path.name} expects envelopes normalised with {spec}, the track was "
+                        f"normalised with {{{', '.join(f'{k!r}: {done[k]!r}' for k in differ)}}}")
             return values
         if track.units != "uV":
             raise ModelMismatchError(
                 f"{self.path.name} expects envelopes in {self.metadata.input_units!r} (or raw 'uV' "
                 f"that it normalises itself), the track is in {track.units!r}")
-        from .processing import normalise_envelopes  # the same code the training data went through
+        # the same code the training data went through, over the whole recording
+        from .processing import normalisation_references, normalise_envelopes
 
-        return np.asarray(normalise_envelopes(values, spec), dtype=np.float64)
+        refs = normalisation_references(values, spec, names=self.metadata.input_names,
+                                        source=track.meta.get("source") or "the track")
+        return np.asarray(normalise_envelopes(values, refs), dtype=np.float64)
 
     def infer(self, windows: np.ndarray) -> np.ndarray:
         """Run the network on prepared windows (n, window, channels) in batches; (n, outputs) float32."""
@@ -250,6 +329,8 @@ class Model:
                                                                         track.start_s), start_s)
         output_type = DIRECTIONS[m.direction][2]
         meta = {"model": self.path.name, "model_version": m.version, "provider": self.provider}
+        if m.output_units == "normalised":
+            meta["normalisation"] = dict(m.output_normalisation)
         return output_type(np.asarray(predicted, dtype=np.float32), m.output_names, track.fps,
                            m.output_space, m.output_units, track.start_s, meta)
 
@@ -262,7 +343,7 @@ def _session_options():
     return options
 
 
-def load_model(path, providers: str = "auto") -> Model:
+def load_model(path, providers: str = "auto", **require) -> Model:
     """Load an EIFER ONNX model and check its metadata.
 
     Parameters
@@ -272,6 +353,9 @@ def load_model(path, providers: str = "auto") -> Model:
     providers : {"auto", "cpu", "cuda"}
         Execution provider preference. ``Model.provider`` reports the one actually used and
         ``Model.provider_note`` says why CUDA was not used when it was asked for.
+    **require
+        Passed to :meth:`Model.require` (``direction``, ``input_space``, ``output_space``,
+        ``input_names``, ``output_names``): a model that does not fit is refused on loading.
     """
     import onnxruntime as ort
 
@@ -293,7 +377,8 @@ def load_model(path, providers: str = "auto") -> Model:
                 "are needed); running on CPU")
     elif CUDA in wanted and used != CUDA:
         note = "CUDA is installed but could not start (missing CUDA/cuDNN libraries?); running on CPU"
-    return Model(session, metadata, path, note)
+    model = Model(session, metadata, path, note)
+    return model.require(**require) if require else model
 
 
 def _check_graph(session, metadata: ModelMetadata, path: Path) -> None:

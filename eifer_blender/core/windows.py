@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import uniform_filter1d
+from scipy.ndimage import convolve1d
 
 ALIGNMENTS = ("centred", "causal")
 
@@ -54,8 +54,9 @@ def resample_frames(values: np.ndarray, fps_in: float, times_out_s: np.ndarray,
                     start_in_s: float = 0.0) -> np.ndarray:
     """Values of a (frames, channels) track at other times, by linear interpolation.
 
-    When the output is sparser than the input, a moving average ``fps_in / fps_out`` frames wide
-    is applied first so no frame is skipped unseen (anti-aliasing). Times before the first / after
+    When the output is sparser than the input, a triangular average reaching ``fps_in / fps_out``
+    input frames to each side is applied first (anti-aliasing: no input frame goes unseen and
+    detail the output rate cannot carry is removed rather than folded back). Times before the first / after
     the last input frame take the edge value.
 
     Parameters
@@ -78,8 +79,10 @@ def resample_frames(values: np.ndarray, fps_in: float, times_out_s: np.ndarray,
     if times_out_s.size > 1:
         fps_out = 1.0 / float(times_out_s[1] - times_out_s[0])
         ratio = fps_in / fps_out
-        if ratio > 1.5:
-            values = uniform_filter1d(values, size=int(round(ratio)), axis=0, mode="nearest")
+        if ratio > 1.0 + 1e-9:
+            reach = int(np.ceil(ratio)) - 1
+            kernel = np.maximum(0.0, 1.0 - np.abs(np.arange(-reach, reach + 1)) / ratio)
+            values = convolve1d(values, kernel / kernel.sum(), axis=0, mode="nearest")
     position = np.clip((times_out_s - start_in_s) * fps_in, 0.0, n_in - 1)
     lower = np.minimum(np.floor(position).astype(np.int64), n_in - 1)
     upper = np.minimum(lower + 1, n_in - 1)

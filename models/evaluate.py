@@ -1,0 +1,359 @@
+"""Evaluate an exported EIFER model on its held-out split, beside a ridge-regression baseline.
+
+    python -m models.evaluate --config models/configs/emg2arkit.toml --plot build/emg2arkit.png
+
+Prints EIFER's metrics (MSE, RMSE, SMAPE, Spearman rho) per output and their medians, for the
+ONNX model (default: the config's ``[output] onnx``, run through the add-on's own runtime,
+``eifer_blender.core.network``) and for ridge regression fitted on the same training split with
+the same input window. Metrics pool all frames of all test clips; "rho active" is Spearman rho
+over the frames where the truth is active. ``--oracle`` adds reference scores from the
+simulator's hidden ground truth; ``--markdown`` prints the table as the model cards show it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eifer_blender.core.errors import EiferError
+from eifer_blender.core.metrics import MetricTable, score, spearman
+from eifer_blender.core.network import Model, load_model
+from eifer_blender.core.spaces import ARKIT_OBSERVABLE
+
+from .data import DataSet, WindowBank
+from .train import _parse_override, channel_names, load_config, load_dataset, resolve
+
+# a frame counts as "active" for an output when its true value reaches this (per output space)
+ACTIVE_THRESHOLD = {"arkit52": 0.05, "fridlund22": 0.1}
+MIN_ACTIVE_FRAMES = 30
+RIDGE_ALPHAS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # per frame, on standardised features
+
+
+class RidgeBaseline:
+    """Ridge regression from the flattened, standardised input window to the outputs.
+
+    Fitted from batched normal equations (memory stays at features x features); the penalty is
+    picked on the validation split. Predictions are clipped to the output's valid range
+    (ARKit weights [0, 1], envelopes >= 0), as the network's head does.
+    """
+
+    def __init__(self, low=None, high=None):
+        self.low, self.high = low, high
+        self.alpha = None
+
+    @staticmethod
+    def _features(windows: np.ndarray) -> np.ndarray:
+        return np.asarray(windows, dtype=np.float64).reshape(len(windows), -1)
+
+    def fit(self, train: WindowBank, val: WindowBank, alphas=RIDGE_ALPHAS, chunk: int = 65536):
+        n_features = train.x.shape[1] * len(train.offsets)
+        xtx = np.zeros((n_features + 1, n_features + 1))
+        xty = np.zeros((n_features + 1, train.y.shape[1]))
+        for start in range(0, len(train), chunk):
+            x, y = train.batch(torch.arange(start, min(start + chunk, len(train))))
+            a = np.hstack([self._features(x.numpy()), np.ones((len(x), 1))])
+            xtx += a.T @ a
+            xty += a.T @ y.numpy().astype(np.float64)
+        # penalising alpha * n * var_j * c_j^2 equals ridge on standardised features
+        n = len(train)
+        mean = xtx[-1, :-1] / n
+        var = np.maximum(np.diag(xtx)[:-1] / n - mean**2, 1e-12)
+        x_val, y_val = val.all_windows(), val.targets()
+        best = (np.inf, None, None)
+        for alpha in alphas:
+            penalty = np.diag(np.append(alpha * n * var, 0.0))
+            coef = np.linalg.solve(xtx + penalty, xty)
+            err = float(np.mean((self._apply(coef, x_val) - y_val) ** 2))
+            if err < best[0]:
+                best = (err, alpha, coef)
+        _, self.alpha, self.coef = best
+        return self
+
+    def _apply(self, coef, windows) -> np.ndarray:
+        x = self._features(windows)
+        out = x @ coef[:-1] + coef[-1]
+        if self.low is not None or self.high is not None:
+            out = np.clip(out, self.low, self.high)
+        return out
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        return self._apply(self.coef, windows)
+
+
+@dataclass
+class Evaluation:
+    """Scores of the network and the ridge baseline on one split, plus what was scored."""
+
+    model: Model
+    names: tuple[str, ...]
+    network: MetricTable
+    ridge: MetricTable
+    ridge_alpha: float
+    summary_names: tuple[str, ...]
+    test_groups: list[str]
+    n_frames: int
+    clips: list  # (clip, truth, network prediction, ridge prediction) per test clip
+    split: str = "test"
+    active_fraction: float = float("nan")  # median share of frames where an output is active
+
+    def summary(self) -> dict:
+        return {"network": self.network.summary(self.summary_names),
+                "ridge": self.ridge.summary(self.summary_names),
+                "summary_over": len(self.summary_names), "frames": self.n_frames,
+                "test_groups": self.test_groups, "ridge_alpha": self.ridge_alpha,
+                "active_fraction": self.active_fraction}
+
+
+def evaluate(config: dict, model_path, split: str = "test", providers: str = "cpu",
+             dataset: DataSet | None = None, progress: bool = False) -> Evaluation:
+    """Score the ONNX model and a ridge baseline on ``split`` of the config's data set."""
+    model = load_model(model_path, providers)
+    dataset = dataset or load_dataset(config, progress=progress)
+    m = model.metadata
+    direction = m.direction
+    spec = dataset.emg_normalisation
+    banks = {s: WindowBank(dataset.clips_of(s), direction, m.input_names, m.output_names,
+                           m.window, m.alignment, spec) for s in ("train", "val")}
+    low, high = {"sigmoid": (0.0, 1.0), "softplus": (0.0, None)}.get(m.head, (None, None))
+    ridge = RidgeBaseline(low, high).fit(banks["train"], banks["val"])
+    truths, nets, ridges, clips = [], [], [], []
+    for clip in dataset.clips_of(split):
+        source, _ = clip.tracks(direction)
+        predicted = model.run(source).values  # the add-on's runtime path, end to end
+        bank = WindowBank([clip], direction, m.input_names, m.output_names, m.window, m.alignment, spec)
+        truth = bank.targets()
+        baseline = ridge.predict(bank.all_windows())
+        truths.append(truth), nets.append(predicted), ridges.append(baseline)
+        clips.append((clip, truth, predicted, baseline))
+    if not truths:
+        raise EiferError(f"the {split} split is empty")
+    truth, net_pred, ridge_pred = (np.concatenate(a) for a in (truths, nets, ridges))
+    names = m.output_names
+    if m.output_space == "arkit52":
+        summary_names = tuple(n for n in names if n in ARKIT_OBSERVABLE)
+    else:
+        summary_names = names
+    tables = []
+    for pred in (net_pred, ridge_pred):
+        table = score(pred, truth, names)
+        table.values["spearman_active"] = spearman_active(pred, truth, ACTIVE_THRESHOLD.get(m.output_space))
+        tables.append(table)
+    threshold = ACTIVE_THRESHOLD.get(m.output_space)
+    summary_idx = [names.index(n) for n in summary_names]
+    active_fraction = (float(np.median((truth[:, summary_idx] >= threshold).mean(axis=0)))
+                       if threshold is not None else float("nan"))
+    return Evaluation(model, names, tables[0], tables[1], ridge.alpha, summary_names,
+                      dataset.split.get(split, []), len(truth), clips, split, active_fraction)
+
+
+def spearman_active(pred: np.ndarray, true: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Spearman rho per output over the frames where the truth is at least ``threshold``.
+
+    How well the model follows an expression's intensity while it is shown; NaN for outputs
+    with fewer than MIN_ACTIVE_FRAMES such frames, or when the space has no threshold.
+    """
+    rho = np.full(true.shape[1], np.nan)
+    if threshold is None:
+        return rho
+    for k in range(true.shape[1]):  # the frame subset differs per output
+        active = true[:, k] >= threshold
+        if active.sum() >= MIN_ACTIVE_FRAMES:
+            rho[k] = spearman(pred[active, k], true[active, k])[0]
+    return rho
+
+
+def oracle_scores(config: dict, dataset: DataSet, split: str = "test", fit_split: str = "val") -> dict:
+    """Reference scores from the simulator's hidden ground truth (simulated data only).
+
+    ``emg2exp``: the outputs predicted by least squares from the TRUE activations of the 22
+    muscles under the Fridlund electrodes (noise-free, no crosstalk), fitted on ``fit_split``
+    and scored on ``split``: what those muscles explain linearly (the rest of the face is moved
+    by muscles no electrode sits on; a model can still pick those up through crosstalk, so this
+    is a reference, not a bound). ``exp2emg``: the noise-free envelopes (the simulator's
+    ``true_envelope``, RMS-smoothed like the processing) scored against the processed ones:
+    how much of a measured envelope's rank order is muscle activity at all, an upper reference
+    for any Exp2EMG model. Returns per-output ``spearman`` and ``spearman_active`` arrays (same
+    thresholds as :func:`evaluate`) and their medians.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    from eifer_blender.core import physiology, synthesis
+    from eifer_blender.core.montage import FRIDLUND22
+
+    from .simdata import data_settings, session_seed
+
+    if config["data"].get("source", "simulated") != "simulated":
+        raise EiferError("the oracle needs simulated data (it uses the true activations)")
+    settings = data_settings(config["data"])
+    input_names, output_names = channel_names(config, dataset)
+
+    def sessions(split_name):
+        for clip in dataset.clips_of(split_name):
+            subject = int(clip.subject.lstrip("S"))
+            session = synthesis.simulate_session(
+                clip.protocol, subject, float(settings["duration_s"]), float(settings["rate_hz"]),
+                float(settings["fps"]), seed=session_seed(settings["seed"], subject, clip.protocol))
+            n = clip.n_frames
+            if not np.allclose(session.arkit.values[:n], clip.expression.values, atol=1e-6):
+                raise EiferError("the cached data set no longer matches the simulator; regenerate it")
+            yield clip, session, n
+
+    if config["direction"] == "emg2exp":
+        sites = [physiology.UNIT_INDEX[n] for n in FRIDLUND22]
+
+        def arrays(split_name):
+            xs, ys = [], []
+            for clip, session, n in sessions(split_name):
+                xs.append(session.activations.values[:n, sites])
+                ys.append(clip.expression.select(output_names).values)
+            x = np.concatenate(xs)
+            return np.hstack([x, np.ones((len(x), 1))]), np.concatenate(ys)
+
+        x_fit, y_fit = arrays(fit_split)
+        coef = np.linalg.lstsq(x_fit, y_fit, rcond=None)[0]
+        x_test, truth = arrays(split)
+        pred = np.clip(x_test @ coef, 0.0, 1.0)
+        space = dataset.clips[0].expression.space
+    else:
+        from eifer_blender.core.processing import normalise_envelopes
+
+        spec = dataset.emg_normalisation
+        preds, truths = [], []
+        window = max(1, int(round(float(dataset.processing.get("rms_window_s", 0.5)) * settings["fps"])))
+        for clip, session, n in sessions(split):
+            clean = session.true_envelope().select(output_names).values[:n].astype(np.float64)
+            smoothed = np.sqrt(uniform_filter1d(clean**2, window, axis=0, mode="nearest"))
+            # both normalised per recording, as the model's targets are
+            preds.append(normalise_envelopes(smoothed, spec))
+            truths.append(normalise_envelopes(clip.emg.select(output_names).values, spec))
+        pred, truth = np.concatenate(preds), np.concatenate(truths)
+        space = "fridlund22"
+    rho = spearman(pred, truth)
+    active = spearman_active(pred, truth, ACTIVE_THRESHOLD.get(space))
+    keep = [i for i, n in enumerate(output_names) if n in ARKIT_OBSERVABLE or space != "arkit52"]
+    return {"names": output_names, "spearman": rho, "spearman_active": active,
+            "median_spearman": float(np.nanmedian(rho[keep])),
+            "median_spearman_active": float(np.nanmedian(active[keep])) if np.isfinite(active[keep]).any() else float("nan")}
+
+
+# ---------------------------------------------------------------------------------------- reports
+def format_table(ev: Evaluation, markdown: bool = False, oracle: dict | None = None) -> str:
+    """Per-output metrics for network and ridge (and the oracle), then the medians."""
+    header = ["output", "MSE", "RMSE", "SMAPE %", "rho", "rho active", "ridge MSE", "ridge SMAPE %",
+              "ridge rho", "ridge rho active"]
+    if oracle:
+        header += ["oracle rho", "oracle rho active"]
+
+    def cells(a, b, c):
+        row = [f"{a['mse']:.4g}", f"{a['rmse']:.4g}", f"{a['smape']:.1f}", f"{a['spearman']:.3f}",
+               f"{a['spearman_active']:.3f}", f"{b['mse']:.4g}", f"{b['smape']:.1f}",
+               f"{b['spearman']:.3f}", f"{b['spearman_active']:.3f}"]
+        if c is not None:
+            row += [f"{c[0]:.3f}", f"{c[1]:.3f}"]
+        return row
+
+    rows = []
+    for i, name in enumerate(ev.names):
+        c = (oracle["spearman"][i], oracle["spearman_active"][i]) if oracle else None
+        rows.append([name] + cells(ev.network.row(name), ev.ridge.row(name), c))
+    label = f"median ({len(ev.summary_names)})"
+    c = (oracle["median_spearman"], oracle["median_spearman_active"]) if oracle else None
+    rows.append([f"**{label}**" if markdown else label.upper()]
+                + cells(ev.network.summary(ev.summary_names), ev.ridge.summary(ev.summary_names), c))
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r).replace("nan", "–") + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def plot_clip(ev: Evaluation, path, clip_index: int = 0, n_outputs: int = 6) -> Path:
+    """PNG of predicted vs true curves for one clip of the split (the outputs that move most)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clip, truth, predicted, baseline = ev.clips[clip_index % len(ev.clips)]
+    order = np.argsort(-truth.std(axis=0))[:n_outputs]
+    times = np.arange(len(truth)) / ev.model.fps
+    fig, axes = plt.subplots(len(order), 1, figsize=(10, 1.6 * len(order)), sharex=True, squeeze=False)
+    for ax, k in zip(axes[:, 0], order):
+        ax.plot(times, truth[:, k], color="black", lw=1.2, label="true")
+        ax.plot(times, predicted[:, k], color="tab:red", lw=1.0, label=f"{ev.model.path.stem}")
+        ax.plot(times, baseline[:, k], color="tab:blue", lw=0.8, alpha=0.7, label="ridge")
+        ax.set_ylabel(ev.names[k], rotation=0, ha="right", fontsize=8)
+    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=3)
+    axes[0, 0].set_title(f"{ev.model.path.name}: {ev.split} clip {clip.key} (subject {clip.subject}, {clip.protocol})",
+                         fontsize=9)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, required=True, help="the config the model was trained with")
+    parser.add_argument("--model", type=Path,
+                        help="ONNX file (default: the config's [output] onnx, else <dir>/<name>.onnx)")
+    parser.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
+                        metavar="SECTION.KEY=VALUE", help="override a config value, as in training")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--plot", type=Path, help="write a PNG of predicted vs true curves here")
+    parser.add_argument("--clip", type=int, default=0, help="which test clip to plot (index)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--json", type=Path, help="also write per-output metrics as JSON here")
+    parser.add_argument("--providers", default="cpu", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--oracle", action="store_true",
+                        help="also score the simulator's ground-truth oracle (re-simulates the split)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, dict(args.overrides))
+        output = config["output"]
+        model_path = args.model or resolve(output.get("onnx") or Path(
+            output.get("dir", f"build/models/{config['name']}")) / f"{config['name']}.onnx")
+        dataset = load_dataset(config, progress=sys.stderr.isatty())
+        ev = evaluate(config, model_path, args.split, args.providers, dataset=dataset)
+        oracle = oracle_scores(config, dataset, args.split) if args.oracle else None
+    except EiferError as exc:
+        print(f"models.evaluate: error: {exc}", file=sys.stderr)
+        return 3
+    s = ev.summary()
+    print(f"{ev.model!r}")
+    print(f"{args.split} split: {len(s['test_groups'])} held-out groups ({', '.join(map(str, s['test_groups']))}), "
+          f"{s['frames']} frames; ridge alpha {s['ridge_alpha']:g}; an output is active (rho active) "
+          f"in {100 * s['active_fraction']:.0f} % of the frames (median over outputs)")
+    print(format_table(ev, args.markdown, oracle))
+    net, ridge = s["network"], s["ridge"]
+    print(f"median Spearman rho over {s['summary_over']} outputs: network {net['spearman']:.3f}, "
+          f"ridge {ridge['spearman']:.3f} (difference {net['spearman'] - ridge['spearman']:+.3f}); "
+          f"on active frames: network {net['spearman_active']:.3f}, ridge {ridge['spearman_active']:.3f}")
+    if oracle:
+        print(f"oracle: median rho {oracle['median_spearman']:.3f}, on active frames "
+              f"{oracle['median_spearman_active']:.3f}")
+    if args.plot:
+        print(f"plot: {plot_clip(ev, args.plot, args.clip)}")
+    if args.json:
+        rows = {n: {"network": ev.network.row(n), "ridge": ev.ridge.row(n)} for n in ev.names}
+        if oracle:
+            for i, n in enumerate(ev.names):
+                rows[n]["oracle"] = {"spearman": float(oracle["spearman"][i]),
+                                      "spearman_active": float(oracle["spearman_active"][i])}
+        args.json.write_text(json.dumps({"summary": s, "outputs": rows}, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Simulated training data: many subjects, all protocols, processed by the add-on's own chain.
+
+Each session is ``synthesis.simulate_session(protocol, subject, duration_s, rate_hz, fps, seed)``;
+its sEMG goes through ``processing.process_recording`` (the function the add-on runs) to give
+envelopes in µV at the model's fps, paired frame by frame with the simulator's ARKit face.
+Envelopes are cached un-normalised under ``build/datasets/`` (gitignored), keyed by the data
+config and a hash of the simulator and processing sources, so a changed simulator regenerates.
+Normalisation (per recording, ``processing.normalise_envelopes``) is applied when windows are
+drawn, exactly as the runtime applies it.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from eifer_blender.core import physiology, processing, synthesis
+from eifer_blender.core.errors import InputError
+from eifer_blender.core.montage import FRIDLUND22
+from eifer_blender.core.spaces import ARKIT52
+from eifer_blender.core.tracks import ExpressionTrack, MuscleTrack
+
+from .data import Clip, DataSet, subject_split
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CACHE_VERSION = 1
+
+DEFAULTS = {
+    "subjects": 40,
+    "first_subject": 100,  # ids below 100 stay free for examples and demos
+    "protocols": list(physiology.PROTOCOLS),
+    "duration_s": 120.0,
+    "rate_hz": 2048.0,
+    "fps": 30.0,
+    "seed": 7,
+    "split": [0.7, 0.15, 0.15],
+    "workers": 2,
+    "cache_dir": "build/datasets",  # relative to the repository root
+    "processing": {},
+    "normalisation": {"method": "percentile", "low": 5.0, "high": 95.0},
+}
+
+
+def data_settings(data: dict) -> dict:
+    """The config's ``[data]`` table with defaults filled in."""
+    settings = {**DEFAULTS, **{k: v for k, v in data.items() if k != "source"}}
+    unknown = sorted(set(settings) - set(DEFAULTS))
+    if unknown:
+        raise InputError(f"unknown [data] keys for simulated data: {', '.join(unknown)}")
+    for protocol in settings["protocols"]:
+        if protocol not in physiology.PROTOCOLS:
+            raise InputError(f"unknown protocol {protocol!r}; the simulator has {', '.join(physiology.PROTOCOLS)}")
+    return settings
+
+
+def processing_settings(settings: dict) -> processing.ProcessingSettings:
+    """The feature chain: processing defaults plus the config's ``[data.processing]`` overrides.
+
+    Mains 50 Hz as the simulator's subjects; normalisation is left to training / runtime.
+    """
+    return processing.ProcessingSettings.from_dict({**settings["processing"], "normalise": "none"})
+
+
+def _source_hash() -> str:
+    digest = hashlib.sha256()
+    for module in (physiology, synthesis, processing):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_path(settings: dict) -> Path:
+    key = {k: settings[k] for k in ("subjects", "first_subject", "protocols", "duration_s", "rate_hz",
+                                     "fps", "seed", "processing")}
+    key["sources"] = _source_hash()
+    key["version"] = CACHE_VERSION
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    folder = Path(settings["cache_dir"])
+    return (folder if folder.is_absolute() else REPO_ROOT / folder) / f"sim-{digest}.npz"
+
+
+def session_seed(seed: int, subject: int, protocol: str) -> int:
+    """A distinct, reproducible simulator seed per (data seed, subject, protocol)."""
+    return int(seed) * 1000 + physiology.PROTOCOLS.index(protocol) * 100 + int(subject) % 100
+
+
+def _one_session(job) -> tuple[np.ndarray, np.ndarray]:
+    subject, protocol, duration_s, rate_hz, fps, seed, settings_dict = job
+    session = synthesis.simulate_session(protocol, subject, duration_s, rate_hz, fps, seed=seed)
+    settings = processing.ProcessingSettings.from_dict(settings_dict)
+    envelopes = processing.process_recording(session.recording, fps, settings,
+                                             n_frames=None)
+    n = min(envelopes.n_frames, session.arkit.n_frames)
+    emg = envelopes.select(FRIDLUND22).values[:n].astype(np.float32)
+    return emg, session.arkit.select(ARKIT52).values[:n].astype(np.float32)
+
+
+def generate(settings: dict, progress: bool = True, log=print) -> Path:
+    """Simulate and process every (subject, protocol) session; write the cache file."""
+    path = cache_path(settings)
+    chain = processing_settings(settings).to_dict()
+    subjects = [settings["first_subject"] + i for i in range(int(settings["subjects"]))]
+    jobs = [(s, p, float(settings["duration_s"]), float(settings["rate_hz"]), float(settings["fps"]),
+             session_seed(settings["seed"], s, p), chain)
+            for s in subjects for p in settings["protocols"]]
+    log(f"simulating {len(jobs)} sessions ({len(subjects)} subjects x {len(settings['protocols'])} "
+        f"protocols x {settings['duration_s']:g} s at {settings['rate_hz']:g} Hz) -> {path}")
+    workers = max(1, min(int(settings["workers"]), os.cpu_count() or 1))
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = _with_progress(pool.map(_one_session, jobs, chunksize=2), len(jobs), progress)
+            results = list(results)
+    else:
+        results = list(_with_progress(map(_one_session, jobs), len(jobs), progress))
+    lengths = np.array([len(e) for e, _ in results])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(
+        tmp, emg_uv=np.concatenate([e for e, _ in results]), arkit=np.concatenate([a for _, a in results]),
+        lengths=lengths, subjects=np.array([j[0] for j in jobs]), protocols=np.array([j[1] for j in jobs]),
+        seeds=np.array([j[5] for j in jobs]),
+        info=np.array(json.dumps({"settings": settings, "processing": chain, "sources": _source_hash()},
+                                 default=list)))
+    tmp.replace(path)
+    return path
+
+
+def _with_progress(iterable, total, enabled):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc="simulating", leave=False, dynamic_ncols=True, file=sys.stderr)
+
+
+def simulated_dataset(data: dict, progress: bool = True, log=print) -> DataSet:
+    """The simulated data set of a config's ``[data]`` table (generated once, then cached)."""
+    settings = data_settings(data)
+    path = cache_path(settings)
+    if not path.is_file():
+        generate(settings, progress=progress, log=log)
+    with np.load(path, allow_pickle=False) as f:
+        emg, arkit, lengths = f["emg_uv"], f["arkit"], f["lengths"]
+        subjects, protocols = f["subjects"], f["protocols"]
+        info = json.loads(str(f["info"]))
+    fps = float(settings["fps"])
+    clips, start = [], 0
+    for n, subject, protocol in zip(lengths, subjects, protocols):
+        meta = {"processing": info["processing"], "simulated": True}
+        clips.append(Clip(
+            MuscleTrack(emg[start:start + n], FRIDLUND22, fps, "fridlund22", "uV", meta=meta),
+            ExpressionTrack(arkit[start:start + n], ARKIT52, fps, "arkit52", "1"),
+            subject=f"S{int(subject):03d}", protocol=str(protocol), key=f"S{int(subject):03d}-{protocol}"))
+        start += int(n)
+    split = subject_split([c.subject for c in clips], tuple(settings["split"]), int(settings["seed"]))
+    hours = sum(c.n_frames for c in clips) / fps / 3600
+    chain = info["processing"]
+    description = (f"simulator (eifer_blender.core.synthesis, source hash {info['sources']}): "
+                   f"{settings['subjects']} subjects x {', '.join(settings['protocols'])} x "
+                   f"{settings['duration_s']:g} s = {hours:.1f} h at {settings['rate_hz']:g} Hz; "
+                   f"features by processing.process_recording ({chain['envelope']} "
+                   f"{chain['rms_window_s']:g} s, band {chain['band_hz']}, notch {chain['notch_hz']}) "
+                   f"at {fps:g} fps")
+    return DataSet(clips, description, dict(settings["normalisation"]), split, "subject",
+                   processing=chain)
