@@ -35,7 +35,11 @@ def setup_stage(scene, face, *, resolution_px: int = 512, engine: str = "BLENDER
     camera.location = (centre[0], centre[1] - distance, centre[2])
     camera.rotation_euler = (np.pi / 2, 0.0, 0.0)
     scene.camera = camera
-    for name, energy, location in (("EIFER Key", 60.0, (-0.6, -1.0, 0.6)), ("EIFER Fill", 25.0, (0.7, -0.8, 0.1))):
+    if scene.world is None:  # a user's own world is left alone
+        world = bpy.data.worlds.get("EIFER World") or bpy.data.worlds.new("EIFER World")
+        world.color = (0.05, 0.05, 0.055)
+        scene.world = world
+    for name, energy, location in (("EIFER Key", 12.0, (-0.6, -1.0, 0.6)), ("EIFER Fill", 5.0, (0.7, -0.8, 0.1))):
         light_data = bpy.data.lights.get(name) or bpy.data.lights.new(name, type="AREA")
         light_data.energy = energy
         light_data.size = 0.5

@@ -17,7 +17,12 @@ EXIT_OK, EXIT_USAGE, EXIT_INPUT = 0, 2, 3
 COMMANDS: dict[str, str] = {
     "demo": "demo",
     "simulate": "simulate",
+    "flame-import": "flame_import",
     "process": "process",
+    "drive": "drive",
+    "infer-muscles": "infer_muscles",
+    "compare": "compare",
+    "render": "render",
 }
 
 

@@ -11,7 +11,8 @@ def _blender_state():
     for base in (bpy.types.Operator, bpy.types.Panel, bpy.types.PropertyGroup, bpy.types.AddonPreferences):
         rna_classes |= {c.bl_rna.identifier for c in base.__subclasses__() if hasattr(c, "bl_rna")}
     scene_props = set(bpy.types.Scene.bl_rna.properties.keys())
-    menu_funcs = {getattr(f, "__qualname__", repr(f)) for f in bpy.types.VIEW3D_MT_mesh_add._dyn_ui_initialize()}
+    menu_funcs = {getattr(f, "__qualname__", repr(f)) for menu in (bpy.types.VIEW3D_MT_mesh_add, bpy.types.TOPBAR_MT_file_import)
+                  for f in menu._dyn_ui_initialize()}
     ops = set(dir(bpy.ops.eifer))
     handlers = {name: len(getattr(bpy.app.handlers, name)) for name in dir(bpy.app.handlers)
                 if not name.startswith("_") and isinstance(getattr(bpy.app.handlers, name), list)}
@@ -38,7 +39,7 @@ def test_register_unregister_register_leaves_nothing_behind(extension):
         disabled_state = _blender_state()
         assert not hasattr(bpy.types.Scene, "eifer")
         assert "eifer" not in disabled_state[1]
-        assert not any("eifer" in f.lower() or "add_menu" in f for f in disabled_state[2])
+        assert not any("eifer" in f.lower() or "_menu" in f for f in disabled_state[2])
         assert not disabled_state[3], f"operators left behind: {disabled_state[3]}"
         leftover = {c for c in disabled_state[0] if c.upper().startswith("EIFER")}
         assert not leftover, f"classes left behind: {leftover}"

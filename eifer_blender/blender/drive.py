@@ -1,0 +1,106 @@
+"""Drive a face in Blender from an EMG recording (the main job): core pipeline in, keyframes out."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+
+from ..core.errors import InputError
+from ..core.pipeline import DriveResult, DriveSettings, emg_to_expression
+from . import emg_object, rig_arkit
+
+
+@dataclass
+class DriveReport:
+    face: bpy.types.Object
+    emg_object: bpy.types.Object
+    action: bpy.types.Action
+    result: DriveResult
+    frame_start: int
+    frame_end: int
+    missing_shapes: list[str]
+
+    @property
+    def provider(self) -> str:
+        return self.result.model.provider
+
+
+def scene_fps(scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def drive(face, emg, *, scene=None, model=None, start_frame: int | None = None, frame_range=None,
+          smoothing_s: float = 0.0, gain=1.0, offset=0.0, key_tolerance: float = 0.0,
+          swap_sides: bool = False, mapping: dict[str, str] | None = None, notch_hz=None,
+          retarget=None, providers: str = "auto", emg_name: str | None = None) -> DriveReport:
+    """Drive ``face`` from the recording ``emg`` (a path or a core Recording).
+
+    Everything is computed and checked before Blender is touched, so an error leaves the scene
+    as it was. The face's previous shape-key action is stashed (see ``keyframes``), the envelopes
+    land on an "EMG recording" object, and the scene's frame range is extended to cover the keys.
+
+    Parameters mirror :class:`core.pipeline.DriveSettings`; ``mapping`` overrides shape-key names
+    (ARKit name -> shape key), ``swap_sides`` exchanges Left and Right. A FLAME head made by
+    EIFER is driven by a FLAME-space model, or by an ARKit model through ``retarget`` (a matrix
+    file, see ``core.retarget``).
+    """
+    scene = scene or bpy.context.scene
+    if face is None:
+        raise InputError("no face given: add the open head or pick a mesh with ARKit shape keys")
+    flame = _flame_rig_or_none(face)
+    binding = None if flame else rig_arkit.arkit_binding(face, swap_sides=swap_sides, overrides=mapping)
+    settings = DriveSettings(fps=scene_fps(scene), start_frame=scene.frame_start if start_frame is None else start_frame,
+                             frame_range=frame_range, smoothing_s=smoothing_s, gain=gain, offset=offset,
+                             key_tolerance=key_tolerance, notch_hz=notch_hz)
+    result = emg_to_expression(emg, settings, model, providers=providers)
+    output_names = list(result.expression.names)
+    if flame:
+        flame_params = _flame_params(result.expression, retarget)
+        missing = []
+    else:
+        rig_arkit.require_binding(face, output_names, binding)
+        missing = [n for n in output_names if n not in binding]
+
+    # Nothing above changed the scene; from here on, Blender is written.
+    source = str(emg) if isinstance(emg, (str, Path)) else (getattr(emg, "source", "") or "recording")
+    name = emg_name or Path(source).stem or "recording"
+    emg_obj = emg_object.write_emg_object(scene, result.envelopes, name=f"EMG {name}", kind="recording",
+                                          source=source, start_frame=result.first_frame)
+    if flame:
+        from .rig_flame import key_flame_params
+
+        key_flame_params(flame, flame_params, start_frame=result.first_frame, identity="keep",
+                         action_name=f"EIFER {name}")
+        action = flame.mesh_obj.data.shape_keys.animation_data.action
+    else:
+        action = rig_arkit.key_expression_track(face, result.expression, binding, start_frame=result.first_frame,
+                                                action_name=f"EIFER {name}", keep=result.keep)
+    frame_end = result.first_frame + result.expression.n_frames - 1
+    scene.frame_start = min(scene.frame_start, result.first_frame)
+    scene.frame_end = max(scene.frame_end, frame_end)
+    face["eifer_driven_by"] = emg_obj.name
+    return DriveReport(face, emg_obj, action, result, result.first_frame, frame_end, missing)
+
+
+def _flame_rig_or_none(face):
+    from .rig_flame import ARMATURE_TAG_VALUE, MESH_TAG_VALUE, RIG_TAG, find_flame_rig
+
+    if face.get(RIG_TAG) not in (MESH_TAG_VALUE, ARMATURE_TAG_VALUE):
+        return None
+    return find_flame_rig(face)
+
+
+def _flame_params(expression, retarget):
+    """FLAME parameters for a FLAME rig from the model's output (FLAME space, or ARKit + retarget)."""
+    from ..core.flame_params import FlameParams
+    from ..core.retarget import load_retarget
+
+    if expression.space == "arkit52":
+        if not retarget:
+            raise InputError("this face is a FLAME head and the model outputs ARKit weights: give an "
+                             "ARKit→FLAME retarget matrix file (.npy/.npz), or use a FLAME-space model")
+        expression = load_retarget(retarget).apply(expression)
+    elif expression.space != "flame":
+        raise InputError(f"a FLAME head cannot be driven by a model that outputs {expression.space!r}")
+    return FlameParams.from_expression_track(expression)

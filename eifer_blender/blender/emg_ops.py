@@ -1,0 +1,207 @@
+"""Operators for EMG: import a recording, drive the face, restore the previous animation, export."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from ..core.errors import EiferError
+from ..core.spaces import ARKIT52
+from . import emg_object, keyframes, rig_arkit
+from .preferences import get_preferences
+
+RECORDING_GLOB = "*.edf;*.bdf;*.gdf;*.vhdr;*.set;*.fif;*.cnt;*.xdf;*.csv"
+
+
+class _Progress:
+    """Blender's progress indicator, and a console line when running headless."""
+
+    def __init__(self, context, label: str):
+        self.wm, self.label = context.window_manager, label
+
+    def __enter__(self):
+        self.wm.progress_begin(0, 100)
+        return self
+
+    def step(self, percent: int, what: str):
+        self.wm.progress_update(percent)
+        if bpy.app.background:
+            print(f"EIFER {self.label}: {what}", flush=True)
+
+    def __exit__(self, *exc):
+        self.wm.progress_end()
+
+
+def _provider_preference(context) -> str:
+    return get_preferences(context).execution_provider.lower()
+
+
+class EIFER_OT_import_emg(bpy.types.Operator, ImportHelper):
+    """Import an sEMG recording: filter and envelope it (EIFER's chain) and key the envelopes"""
+
+    bl_idname = "eifer.import_emg"
+    bl_label = "Import EMG"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filter_glob: bpy.props.StringProperty(default=RECORDING_GLOB, options={"HIDDEN"})
+    start_frame: bpy.props.IntProperty(name="Start Frame", default=1,
+                                       description="Scene frame at which the recording starts")
+
+    def invoke(self, context, event):
+        self.start_frame = context.scene.eifer.start_frame
+        return super().invoke(context, event)
+
+    def execute(self, context):
+        from ..core.pipeline import resolve_model
+        from ..core.processing import process_recording
+        from ..core.recording import open_recording
+
+        scene, settings = context.scene, context.scene.eifer
+        path = Path(bpy.path.abspath(self.filepath))
+        try:
+            with _Progress(context, "import") as progress:
+                progress.step(5, f"reading {path.name}")
+                source = open_recording(path)
+                model = resolve_model(settings.model_path or None, "emg2arkit", _provider_preference(context))
+                chain = model.processing_settings(notch_hz=(float(settings.mains_hz),))
+                progress.step(20, "filtering and enveloping")
+                fps = scene.render.fps / scene.render.fps_base
+                envelopes = process_recording(source, fps, chain)
+                progress.step(90, "keying envelopes")
+                obj = emg_object.write_emg_object(scene, envelopes, name=f"EMG {path.stem}", kind="recording",
+                                                  source=str(path), start_frame=self.start_frame)
+        except EiferError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        settings.recording = obj
+        settings.start_frame = self.start_frame
+        self.report({"INFO"}, f"Imported {len(envelopes.names)} channels, {envelopes.n_frames} frames from {path.name}")
+        return {"FINISHED"}
+
+
+class EIFER_OT_drive_face(bpy.types.Operator):
+    """Drive the face's shape keys from the recording through the EMG→expression network"""
+
+    bl_idname = "eifer.drive_face"
+    bl_label = "Drive Face from EMG"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        settings = context.scene.eifer
+        return settings.face is not None and settings.recording is not None
+
+    def execute(self, context):
+        from .drive import drive
+
+        scene, settings = context.scene, context.scene.eifer
+        rows = [row for row in settings.mapping if row.arkit]
+        mapping = {row.arkit: row.shape for row in rows} or None
+        try:
+            with _Progress(context, "drive") as progress:
+                progress.step(5, f"driving {settings.face.name} from {settings.recording.name}")
+                report = drive(
+                    settings.face, bpy.path.abspath(settings.recording[emg_object.SOURCE_KEY]), scene=scene,
+                    model=bpy.path.abspath(settings.model_path) if settings.model_path else None,
+                    start_frame=settings.start_frame,
+                    frame_range=(scene.frame_start, scene.frame_end) if settings.use_frame_range else None,
+                    smoothing_s=settings.smoothing_s, key_tolerance=settings.key_tolerance,
+                    gain={r.arkit: r.gain for r in rows}, offset={r.arkit: r.offset for r in rows},
+                    swap_sides=settings.swap_sides, mapping=mapping, notch_hz=(float(settings.mains_hz),),
+                    retarget=bpy.path.abspath(settings.retarget_path) if settings.retarget_path else None,
+                    providers=_provider_preference(context))
+                progress.step(100, "done")
+        except EiferError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        note = report.result.model.provider_note
+        self.report({"WARNING"} if note else {"INFO"},
+                    f"Keyed frames {report.frame_start}–{report.frame_end} on {report.provider.replace('ExecutionProvider', '')}"
+                    + (f"; no shape key for {len(report.missing_shapes)} outputs" if report.missing_shapes else "")
+                    + (f" ({note})" if note else ""))
+        return {"FINISHED"}
+
+
+class EIFER_OT_restore_animation(bpy.types.Operator):
+    """Bring back the shape-key animation the face had before it was driven"""
+
+    bl_idname = "eifer.restore_animation"
+    bl_label = "Restore Previous Animation"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        face = context.scene.eifer.face
+        keys = face.data.shape_keys if face is not None else None
+        return keys is not None and keyframes.PREVIOUS_ACTION_KEY in keys
+
+    def execute(self, context):
+        keys = context.scene.eifer.face.data.shape_keys
+        if not keyframes.restore_previous_action(keys):
+            self.report({"ERROR"}, "The previous action no longer exists")
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class EIFER_OT_refresh_mapping(bpy.types.Operator):
+    """Fill the mapping table from the face's shape keys (ARKit name → shape key)"""
+
+    bl_idname = "eifer.refresh_mapping"
+    bl_label = "Match Shape Keys"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene.eifer.face is not None
+
+    def execute(self, context):
+        settings = context.scene.eifer
+        try:
+            binding = rig_arkit.arkit_binding(settings.face, swap_sides=settings.swap_sides)
+        except EiferError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        old = {row.arkit: (row.gain, row.offset) for row in settings.mapping}
+        settings.mapping.clear()
+        for name in ARKIT52:
+            row = settings.mapping.add()
+            row.arkit, row.shape = name, binding.get(name, "")
+            row.gain, row.offset = old.get(name, (1.0, 0.0))
+        self.report({"INFO"}, f"Matched {len(binding)} of 52 ARKit shapes")
+        return {"FINISHED"}
+
+
+class EIFER_OT_export_envelopes(bpy.types.Operator, ExportHelper):
+    """Export the EMG object's curves as CSV (frames × channels) or EDF"""
+
+    bl_idname = "eifer.export_envelopes"
+    bl_label = "Export EMG Curves"
+    filename_ext = ".csv"
+    filter_glob: bpy.props.StringProperty(default="*.csv;*.edf", options={"HIDDEN"})
+    file_format: bpy.props.EnumProperty(name="Format", items=[("CSV", "CSV", ""), ("EDF", "EDF", "")])
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        return obj is not None and emg_object.CHANNELS_KEY in obj
+
+    def execute(self, context):
+        from ..core.recording import write_envelopes
+
+        path = Path(bpy.path.ensure_ext(self.filepath, "." + self.file_format.lower()))
+        try:
+            write_envelopes(emg_object.read_emg_object(context.active_object), path)
+        except EiferError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Wrote {path}")
+        return {"FINISHED"}
+
+
+def draw_import_menu(self, context):
+    self.layout.operator(EIFER_OT_import_emg.bl_idname, text="EMG Recording (EIFER)")
+
+
+CLASSES = (EIFER_OT_import_emg, EIFER_OT_drive_face, EIFER_OT_restore_animation, EIFER_OT_refresh_mapping,
+           EIFER_OT_export_envelopes)

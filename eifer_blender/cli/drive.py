@@ -1,0 +1,64 @@
+"""``eifer drive``: an EMG recording drives a face; saves the .blend, optionally a video and a plot."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "drive a face from an sEMG recording and save the animated .blend (optionally render it)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ._scene import add_render_arguments
+
+    parser.add_argument("--emg", required=True, metavar="FILE", help="the recording (EDF, BDF, BrainVision, XDF, CSV, …)")
+    parser.add_argument("--rig", default="openhead", help="'openhead' (default): add the shipped CC0 head")
+    parser.add_argument("--blend", metavar="FILE", help="open this .blend instead of starting empty")
+    parser.add_argument("--object", metavar="NAME", help="the face object in --blend (a mesh with ARKit shape keys)")
+    parser.add_argument("--out", required=True, metavar="FILE.blend", help="where to save the animated scene")
+    parser.add_argument("--fps", type=float, help="scene frame rate (default: 30 for a new scene, else the file's)")
+    parser.add_argument("--start-frame", type=int, default=1, help="scene frame where the recording starts (default 1)")
+    parser.add_argument("--model", metavar="FILE.onnx", help="EMG→expression model (default: the shipped emg2arkit)")
+    parser.add_argument("--retarget", metavar="FILE", help="ARKit→FLAME matrix (.npy/.npz) to drive a FLAME head")
+    parser.add_argument("--smoothing", type=float, default=0.0, metavar="S", help="Savitzky–Golay window in s (0: off)")
+    parser.add_argument("--tolerance", type=float, default=0.0, help="key reduction tolerance (0: key every frame)")
+    parser.add_argument("--swap-sides", action="store_true", help="exchange Left and Right shape keys")
+    parser.add_argument("--mains", type=float, choices=(50.0, 60.0), default=50.0, help="power-line frequency (Hz)")
+    parser.add_argument("--providers", choices=("auto", "cpu", "cuda"), default="auto", help="where the network runs")
+    parser.add_argument("--plot", metavar="FILE.png", help="save a plot of EMG envelopes against the driven curves")
+    parser.add_argument("--truth", metavar="FILE", help="simulator ground truth (_truth.npz) to draw in the plot")
+    add_render_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..blender.drive import drive
+    from ._scene import find_face, open_scene, parse_frames, render, save_blend
+
+    frames = parse_frames(args.frames)
+    scene = open_scene(args.blend, args.fps if args.fps or args.blend else 30.0)
+    face = find_face(args.rig, args.object, scene)
+    report = drive(face, args.emg, scene=scene, model=args.model, start_frame=args.start_frame,
+                   frame_range=frames, smoothing_s=args.smoothing, key_tolerance=args.tolerance,
+                   swap_sides=args.swap_sides, notch_hz=(args.mains,), retarget=args.retarget,
+                   providers=args.providers)
+    scene.frame_start, scene.frame_end = report.frame_start, report.frame_end
+    print(f"keyed {face.name}: frames {report.frame_start}–{report.frame_end} at "
+          f"{scene.render.fps / scene.render.fps_base:g} fps on {report.provider}")
+    if report.result.model.provider_note:
+        print(f"note: {report.result.model.provider_note}")
+    if report.missing_shapes:
+        print(f"note: {face.name} has no shape key for {', '.join(report.missing_shapes)}")
+    blend = save_blend(args.out)
+    print(f"saved {blend}")
+    if args.plot:
+        from ..core.plots import plot_drive
+
+        truth = None
+        if args.truth:
+            from ..core.synthesis import read_truth
+
+            truth = read_truth(args.truth).arkit
+        print(f"plot {plot_drive(report.result.envelopes, report.result.expression, args.plot, truth=truth)}")
+    if args.render:
+        video = render(scene, face, args.render, parse_frames(args.render_frames) or frames,
+                       resolution=args.resolution, engine=args.engine)
+        print(f"rendered {video}")
+    return 0

@@ -1,0 +1,128 @@
+"""The data path from a recording file to expression curves, and from expression curves to muscles.
+
+Forward: file → Recording → envelopes at the scene's fps → EMG2Exp → expression track, conditioned
+(smoothing, gain/offset, key reduction) for keyframing. Reverse: expression track → Exp2EMG →
+muscle track. Blender only reads and writes at the ends (``blender/drive.py``, ``blender/infer.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import curves
+from .errors import InputError, ModelMismatchError
+from .network import Model, load_model, shipped_model_path
+from .processing import process_recording
+from .recording import Recording, RecordingSource, open_recording
+from .tracks import ExpressionTrack, MuscleTrack
+
+
+@dataclass
+class DriveSettings:
+    """How a recording drives a face.
+
+    ``start_frame`` is the scene frame at which the recording's time 0 lands; ``frame_range``
+    (first, last) limits the frames keyed (default: the whole recording). ``smoothing_s`` is the
+    Savitzky–Golay window (0 = off); ``gain``/``offset`` are scalars or ``{shape: value}``;
+    ``key_tolerance`` > 0 drops keys that linear interpolation reproduces within it.
+    """
+
+    fps: float
+    start_frame: int = 1
+    frame_range: tuple[int, int] | None = None
+    smoothing_s: float = 0.0
+    gain: float | dict = 1.0
+    offset: float | dict = 0.0
+    key_tolerance: float = 0.0
+    notch_hz: tuple[float, ...] | None = None  # None: the model's training chain (50 Hz)
+
+
+@dataclass
+class DriveResult:
+    envelopes: MuscleTrack  # µV at the scene's fps, as imported
+    expression: ExpressionTrack  # conditioned weights at the scene's fps
+    keep: np.ndarray | None  # (frames, shapes) keys to write, None = every frame
+    first_frame: int  # scene frame of row 0
+    model: Model
+
+
+def resolve_model(model: Model | str | Path | None, default: str, providers: str = "auto") -> Model:
+    """A loaded model: given, a path, a shipped name (``"emg2arkit"``), or the default shipped one."""
+    if isinstance(model, Model):
+        return model
+    if model is None or str(model) in ("emg2arkit", "arkit2emg"):
+        return load_model(shipped_model_path(str(model or default)), providers=providers)
+    return load_model(model, providers=providers)
+
+
+def _per_shape(value, names, default: float) -> np.ndarray:
+    """One value per output shape from a scalar or a ``{shape: value}`` dict (others: default)."""
+    if isinstance(value, dict):
+        return np.array([float(value.get(n, default)) for n in names])
+    return np.full(len(names), float(value))
+
+
+def frame_window(source: RecordingSource, settings: DriveSettings) -> tuple[float, int | None, int]:
+    """(start_s, n_frames, first_frame) of the frames to key, checked against the recording."""
+    fps, start_frame = settings.fps, settings.start_frame
+    if settings.frame_range is None:
+        return 0.0, None, start_frame
+    first, last = settings.frame_range
+    if last < first:
+        raise InputError(f"empty frame range {first}–{last}: the last frame comes before the first")
+    first = max(first, start_frame)
+    end_frame = start_frame + int(np.floor(source.duration_s * fps)) - 1
+    if first > min(last, end_frame):
+        raise InputError(
+            f"frames {settings.frame_range[0]}–{last} do not overlap the recording, which covers "
+            f"frames {start_frame}–{end_frame} at {fps:g} fps from start frame {start_frame}")
+    return (first - start_frame) / fps, min(last, end_frame) - first + 1, first
+
+
+def emg_to_expression(recording: Recording | RecordingSource | str | Path, settings: DriveSettings,
+                      model: Model | str | Path | None = None, *, providers: str = "auto") -> DriveResult:
+    """Run the forward path: recording → envelopes at ``settings.fps`` → EMG2Exp → conditioned track.
+
+    Raises
+    ------
+    InputError, ModelMismatchError
+        Unreadable recording, channels the model needs but the recording lacks (named), a model
+        of the wrong direction, an empty or non-overlapping frame range.
+    """
+    model = resolve_model(model, "emg2arkit", providers)
+    if model.direction != "emg2exp":
+        raise ModelMismatchError(f"{model.path.name} maps {model.metadata.input_space} to "
+                                 f"{model.metadata.output_space}; driving a face needs an EMG→expression model")
+    source = recording if isinstance(recording, RecordingSource) else (
+        RecordingSource.from_recording(recording) if isinstance(recording, Recording) else open_recording(recording))
+    start_s, n_frames, first_frame = frame_window(source, settings)
+    overrides = {"channels": tuple(model.input_names)}
+    if settings.notch_hz is not None:
+        overrides["notch_hz"] = tuple(settings.notch_hz)
+    # the model's channels, in its order: a recording lacking any gets an error naming them
+    envelopes = process_recording(source, settings.fps, model.processing_settings(**overrides),
+                                  start_s=start_s, n_frames=n_frames)
+    predicted = model.run(envelopes)
+    names = predicted.names
+    values = predicted.values.astype(np.float64)
+    if settings.smoothing_s > 0:
+        values = curves.smooth(values, settings.fps, settings.smoothing_s)
+    values = curves.apply_gain_offset(values, _per_shape(settings.gain, names, 1.0),
+                                      _per_shape(settings.offset, names, 0.0),
+                                      clip=(0.0, 1.0) if predicted.space == "arkit52" else None)
+    expression = ExpressionTrack(values, names, settings.fps, predicted.space, predicted.units,
+                                 envelopes.start_s, {**predicted.meta, "source": str(source.source)})
+    keep = curves.reduce_keys(values, settings.key_tolerance) if settings.key_tolerance > 0 else None
+    return DriveResult(envelopes, expression, keep, first_frame, model)
+
+
+def expression_to_muscles(expression: ExpressionTrack, model: Model | str | Path | None = None, *,
+                          providers: str = "auto") -> MuscleTrack:
+    """Run the reverse path: expression track → Exp2EMG → muscle track at the same frames."""
+    model = resolve_model(model, "arkit2emg", providers)
+    if model.direction != "exp2emg":
+        raise ModelMismatchError(f"{model.path.name} maps {model.metadata.input_space} to "
+                                 f"{model.metadata.output_space}; inferring muscles needs an expression→EMG model")
+    return model.run(expression)
