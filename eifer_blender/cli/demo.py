@@ -6,6 +6,7 @@ from pathlib import Path
 
 HELP = "drive the open head from the bundled example recording; write video, .blend, plot and a still"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recordings" / "simulated_emotions.edf"
+STILL_AT_S = 15.6  # the example's happiness is at its apex here (examples/recordings/*_events.tsv)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
-    from . import drive
+    from . import drive, render
 
     emg = Path(args.emg)
     if not emg.is_file():
@@ -39,5 +40,11 @@ def run(args: argparse.Namespace) -> int:
     parser = argparse.ArgumentParser()
     drive.add_arguments(parser)
     code = drive.run(parser.parse_args(drive_args))  # the whole recording is keyed, the excerpt rendered
+    if code == 0:  # one still in Cycles, at the smile of the example's happiness
+        still = ["--blend", str(out / "demo.blend"), "--out", str(out / "demo_frame.png"), "--engine", "cycles",
+                 "--frame", str(int(round(STILL_AT_S * args.fps)) + 1), "--resolution", "512"]
+        parser = argparse.ArgumentParser()
+        render.add_arguments(parser)
+        code = render.run(parser.parse_args(still))
     print(f"demo written to {out.resolve()}")
     return code

@@ -34,15 +34,16 @@ def plot_drive(envelopes: Track, expression: Track, path: str | Path, *, truth: 
         ax.set_ylabel(f"{channel}\n({envelopes.units})", color="tab:red", fontsize=8)
         ax.tick_params(axis="y", labelcolor="tab:red", labelsize=7)
         twin = ax.twinx()
-        twin.plot(expression.times_s, expression.column(shape), color="tab:blue", lw=1.1, label="driven")
+        twin.plot(expression.times_s, expression.column(shape), color="tab:blue", lw=1.1, label="driven curve")
         if truth is not None and shape in truth.names:
             twin.plot(truth.times_s, truth.column(shape), color="tab:blue", lw=0.8, ls="--", alpha=0.6,
                       label="ground truth")
         twin.set_ylim(-0.02, 1.02)
         twin.set_ylabel(shape, color="tab:blue", fontsize=8)
         twin.tick_params(axis="y", labelcolor="tab:blue", labelsize=7)
-    if truth is not None:
-        axes[0, 0].figure.legend(loc="upper right", fontsize=8)
+    handles = axes[0, 0].get_lines()[:1] + fig.axes[-1].get_lines()
+    labels = ["EMG envelope"] + [line.get_label() for line in fig.axes[-1].get_lines()]
+    fig.legend(handles, labels, loc="upper right", fontsize=8, ncol=len(labels))
     axes[-1, 0].set_xlabel("time (s)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
