@@ -1,7 +1,6 @@
 """Adding the open head: the foreach_set builder against per-vertex Python assignment."""
 import time
 
-import numpy as np
 
 from benchmarks._blender import bpy, empty_scene
 from eifer_blender.blender.rig_openhead import build_open_head

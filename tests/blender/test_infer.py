@@ -247,7 +247,7 @@ def test_reinferring_refreshes_a_heatmap_that_shows_the_inferred_object(infer, t
     path, _, _ = linear_model(tmp_path / "lin.onnx", names)
     first = infer.infer_muscles(head, model=path, frame_range=(1, 10), providers="cpu")
     info = heatmap.enable_heatmap(head, first.emg_object)
-    node = info.material.node_tree.nodes[f"÷p95 Zyg_L"]
+    node = info.material.node_tree.nodes["÷p95 Zyg_L"]
     old_scale = node.inputs[1].default_value
     path2, _, _ = linear_model(tmp_path / "lin2.onnx", names, seed=9)
     second = infer.infer_muscles(head, model=path2, frame_range=(1, 10), providers="cpu")

@@ -1,0 +1,45 @@
+"""The headless contract: `python -m eifer_blender …` and Blender's `--command eifer …` share one CLI."""
+import importlib
+import subprocess
+import sys
+
+
+from tests.conftest import EXTENSION_MODULE, REPO_ROOT
+
+
+def _run_module(*argv, cwd=None):
+    return subprocess.run([sys.executable, "-m", "eifer_blender", *argv], capture_output=True, text=True,
+                          cwd=cwd or REPO_ROOT, timeout=600)
+
+
+def test_blender_command_is_the_same_cli_with_its_exit_codes(blender, tmp_path):
+    registration = importlib.import_module(f"{EXTENSION_MODULE}.blender.registration")
+    assert registration._cli_handle is not None  # registered with bpy.utils.register_cli_command
+    run = registration._run_cli
+    assert run(["--help"]) == 0
+    assert run(["no-such-command"]) == 2
+    assert run(["drive", "--emg", str(tmp_path / "missing.edf"), "--out", str(tmp_path / "x.blend")]) == 3
+    assert not (tmp_path / "x.blend").exists()
+    out = tmp_path / "rec.edf"
+    assert run(["simulate", "--protocol", "emotions", "--duration", "6", "--rate", "2048", "--out", str(out)]) == 0
+    assert out.is_file()
+
+
+def test_drive_then_infer_then_render_headless(tmp_path):
+    rec, blend = tmp_path / "rec.edf", tmp_path / "driven.blend"
+    assert _run_module("simulate", "--protocol", "emotions", "--subject", "9", "--duration", "8", "--rate", "2048",
+                       "--out", str(rec)).returncode == 0
+    drive = _run_module("drive", "--emg", str(rec), "--out", str(blend), "--fps", "24", "--plot",
+                        str(tmp_path / "plot.png"), "--tolerance", "0.002")
+    assert drive.returncode == 0, drive.stderr
+    assert blend.is_file() and (tmp_path / "plot.png").stat().st_size > 10_000
+    infer = _run_module("infer-muscles", "--blend", str(blend), "--object", "OpenHead", "--out", str(tmp_path / "m.csv"))
+    assert infer.returncode == 0, infer.stderr
+    header = [line for line in (tmp_path / "m.csv").read_text().splitlines() if not line.startswith("#")][0]
+    assert "Zyg_L" in header
+    still = _run_module("render", "--blend", str(blend), "--out", str(tmp_path / "f.png"), "--frame", "60",
+                        "--resolution", "64")
+    assert still.returncode == 0, still.stderr
+    assert (tmp_path / "f.png").stat().st_size > 1000
+    bad = _run_module("render", "--blend", str(blend), "--out", str(tmp_path / "f.gif"))
+    assert bad.returncode == 3 and "mp4" in bad.stderr
