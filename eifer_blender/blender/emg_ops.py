@@ -37,6 +37,11 @@ def _provider_preference(context) -> str:
     return get_preferences(context).execution_provider.lower()
 
 
+def shape_mapping(settings) -> dict[str, str] | None:
+    """The panel's mapping table as ARKit name -> shape key (None when the table is empty)."""
+    return {row.arkit: row.shape for row in settings.mapping if row.arkit} or None
+
+
 class EIFER_OT_import_emg(bpy.types.Operator, ImportHelper):
     """Import an sEMG recording: filter and envelope it (EIFER's chain) and key the envelopes"""
 
@@ -97,7 +102,6 @@ class EIFER_OT_drive_face(bpy.types.Operator):
 
         scene, settings = context.scene, context.scene.eifer
         rows = [row for row in settings.mapping if row.arkit]
-        mapping = {row.arkit: row.shape for row in rows} or None
         try:
             with _Progress(context, "drive") as progress:
                 progress.step(5, f"driving {settings.face.name} from {settings.recording.name}")
@@ -108,7 +112,7 @@ class EIFER_OT_drive_face(bpy.types.Operator):
                     frame_range=(scene.frame_start, scene.frame_end) if settings.use_frame_range else None,
                     smoothing_s=settings.smoothing_s, key_tolerance=settings.key_tolerance,
                     gain={r.arkit: r.gain for r in rows}, offset={r.arkit: r.offset for r in rows},
-                    swap_sides=settings.swap_sides, mapping=mapping, notch_hz=(float(settings.mains_hz),),
+                    swap_sides=settings.swap_sides, mapping=shape_mapping(settings), notch_hz=(float(settings.mains_hz),),
                     retarget=bpy.path.abspath(settings.retarget_path) if settings.retarget_path else None,
                     providers=_provider_preference(context))
                 progress.step(100, "done")

@@ -8,7 +8,7 @@ from bpy_extras.io_utils import ExportHelper
 
 from ..core.errors import EiferError
 from . import emg_object, heatmap
-from .emg_ops import _Progress, _provider_preference
+from .emg_ops import _Progress, _provider_preference, shape_mapping
 from .panels import _EiferPanel
 
 EXPORT_FORMATS = (("CSV", "CSV", "Frames × channels with fps and units in the header"),
@@ -16,11 +16,6 @@ EXPORT_FORMATS = (("CSV", "CSV", "Frames × channels with fps and units in the h
                   ("BDF", "BDF+", "24-bit BDF+ (BIDS recommends it)"),
                   ("BIDS", "BIDS-EMG folder", "A BIDS-EMG-style data set: the file name is the folder"))
 _EXTENSIONS = {"CSV": ".csv", "EDF": ".edf", "BDF": ".bdf", "BIDS": ""}
-
-
-def _mapping(settings):
-    rows = [row for row in settings.mapping if row.arkit]
-    return {row.arkit: row.shape for row in rows} or None
 
 
 def _abspath(path: str) -> str | None:
@@ -57,7 +52,7 @@ class EIFER_OT_infer_muscles(bpy.types.Operator):
                 progress.step(5, f"reading {settings.face.name}, frames {frames[0]}–{frames[1]}")
                 report = infer_muscles(settings.face, scene=scene, model=_abspath(settings.inverse_model_path),
                                        frame_range=frames, providers=_provider_preference(context),
-                                       swap_sides=settings.swap_sides, mapping=_mapping(settings))
+                                       swap_sides=settings.swap_sides, mapping=shape_mapping(settings))
                 progress.step(100, "done")
         except EiferError as exc:
             self.report({"ERROR"}, str(exc))

@@ -1,0 +1,61 @@
+"""Import EMG in Blender: envelopes keyed per canonical channel; bad files change nothing."""
+import importlib
+
+import bpy
+import numpy as np
+import pytest
+
+from tests.conftest import EXTENSION_MODULE
+
+
+def _ext(name):
+    return importlib.import_module(f"{EXTENSION_MODULE}.{name}")
+
+
+@pytest.fixture(scope="module")
+def recording_path(tmp_path_factory):
+    synthesis, recording_io = _ext("core.synthesis"), _ext("core.recording")
+    session = synthesis.simulate_session("emotions", subject=5, duration_s=10.0, rate_hz=2048.0, fps=30.0, seed=4)
+    path = tmp_path_factory.mktemp("import") / "subject5.bdf"
+    recording_io.write_recording(session.recording, path)
+    return path
+
+
+def _state():
+    return (sorted(o.name for o in bpy.data.objects), sorted(a.name for a in bpy.data.actions),
+            sorted(c.name for c in bpy.data.collections), bpy.context.scene.eifer.recording)
+
+
+def test_import_keys_one_curve_per_channel_and_reimport_replaces(blender, recording_path):
+    montage, emg_object = _ext("core.montage"), _ext("blender.emg_object")
+    scene = bpy.context.scene
+    scene.render.fps = 25
+    assert bpy.ops.eifer.import_emg(filepath=str(recording_path), start_frame=11) == {"FINISHED"}
+    obj = scene.eifer.recording
+    assert obj.users_collection[0].name == "EIFER" and obj.type == "EMPTY"
+    track = emg_object.read_emg_object(obj)
+    assert track.names == montage.FRIDLUND22 and track.units == "uV" and track.fps == 25
+    assert track.n_frames == pytest.approx(10.0 * 25, abs=2)
+    assert 0 < np.median(track.values) < 50  # µV levels of a face at rest and moving
+    assert obj["eifer_start_frame"] == 11
+    first_action = obj.animation_data.action
+    assert bpy.ops.eifer.import_emg(filepath=str(recording_path), start_frame=1) == {"FINISHED"}
+    assert scene.eifer.recording == obj and len([o for o in bpy.data.objects if o.get("eifer_kind")]) == 1
+    assert obj.animation_data.action != first_action and obj["eifer_start_frame"] == 1
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"),
+    (b"0       not really an EDF header", "EDF|header|read"),
+])
+def test_bad_files_report_and_change_nothing(blender, recording_path, tmp_path, content, message):
+    assert bpy.ops.eifer.import_emg(filepath=str(recording_path)) == {"FINISHED"}
+    before = _state()
+    bad = tmp_path / "bad.edf"
+    bad.write_bytes(content)
+    with pytest.raises(RuntimeError, match=message):
+        bpy.ops.eifer.import_emg(filepath=str(bad))
+    (tmp_path / "notes.txt").write_text("not a recording")
+    with pytest.raises(RuntimeError, match="unsupported|format|CSV file"):
+        bpy.ops.eifer.import_emg(filepath=str(tmp_path / "notes.txt"))
+    assert _state() == before
