@@ -45,7 +45,7 @@ def plot_drive(envelopes: Track, expression: Track, path: str | Path, *, truth: 
     labels = ["EMG envelope"] + [line.get_label() for line in fig.axes[-1].get_lines()]
     fig.legend(handles, labels, loc="upper right", fontsize=8, ncol=len(labels))
     axes[-1, 0].set_xlabel("time (s)")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=10, x=0.02, ha="left")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
