@@ -6,9 +6,9 @@ from pathlib import Path
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from ..core.errors import EiferError
 from ..core.spaces import ARKIT52
 from . import emg_object, keyframes, rig_arkit
+from .operators import reports_input_errors
 from .preferences import get_preferences
 
 RECORDING_GLOB = "*.edf;*.bdf;*.gdf;*.vhdr;*.set;*.fif;*.cnt;*.xdf;*.csv"
@@ -57,6 +57,7 @@ class EIFER_OT_import_emg(bpy.types.Operator, ImportHelper):
         self.start_frame = context.scene.eifer.start_frame
         return super().invoke(context, event)
 
+    @reports_input_errors
     def execute(self, context):
         from ..core.pipeline import resolve_model
         from ..core.processing import process_recording
@@ -64,21 +65,17 @@ class EIFER_OT_import_emg(bpy.types.Operator, ImportHelper):
 
         scene, settings = context.scene, context.scene.eifer
         path = Path(bpy.path.abspath(self.filepath))
-        try:
-            with _Progress(context, "import") as progress:
-                progress.step(5, f"reading {path.name}")
-                source = open_recording(path)
-                model = resolve_model(settings.model_path or None, "emg2arkit", _provider_preference(context))
-                chain = model.processing_settings(notch_hz=(float(settings.mains_hz),))
-                progress.step(20, "filtering and enveloping")
-                fps = scene.render.fps / scene.render.fps_base
-                envelopes = process_recording(source, fps, chain)
-                progress.step(90, "keying envelopes")
-                obj = emg_object.write_emg_object(scene, envelopes, name=f"EMG {path.stem}", kind="recording",
-                                                  source=str(path), start_frame=self.start_frame)
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        with _Progress(context, "import") as progress:
+            progress.step(5, f"reading {path.name}")
+            source = open_recording(path)
+            model = resolve_model(settings.model_path or None, "emg2arkit", _provider_preference(context))
+            chain = model.processing_settings(notch_hz=(float(settings.mains_hz),))
+            progress.step(20, "filtering and enveloping")
+            fps = scene.render.fps / scene.render.fps_base
+            envelopes = process_recording(source, fps, chain)
+            progress.step(90, "keying envelopes")
+            obj = emg_object.write_emg_object(scene, envelopes, name=f"EMG {path.stem}", kind="recording",
+                                              source=str(path), start_frame=self.start_frame)
         settings.recording = obj
         settings.start_frame = self.start_frame
         self.report({"INFO"}, f"Imported {len(envelopes.names)} channels, {envelopes.n_frames} frames from {path.name}")
@@ -97,28 +94,25 @@ class EIFER_OT_drive_face(bpy.types.Operator):
         settings = context.scene.eifer
         return settings.face is not None and settings.recording is not None
 
+    @reports_input_errors
     def execute(self, context):
         from .drive import drive
 
         scene, settings = context.scene, context.scene.eifer
         rows = [row for row in settings.mapping if row.arkit]
-        try:
-            with _Progress(context, "drive") as progress:
-                progress.step(5, f"driving {settings.face.name} from {settings.recording.name}")
-                report = drive(
-                    settings.face, bpy.path.abspath(settings.recording[emg_object.SOURCE_KEY]), scene=scene,
-                    model=bpy.path.abspath(settings.model_path) if settings.model_path else None,
-                    start_frame=settings.start_frame,
-                    frame_range=(scene.frame_start, scene.frame_end) if settings.use_frame_range else None,
-                    smoothing_s=settings.smoothing_s, key_tolerance=settings.key_tolerance,
-                    gain={r.arkit: r.gain for r in rows}, offset={r.arkit: r.offset for r in rows},
-                    swap_sides=settings.swap_sides, mapping=shape_mapping(settings), notch_hz=(float(settings.mains_hz),),
-                    retarget=bpy.path.abspath(settings.retarget_path) if settings.retarget_path else None,
-                    providers=_provider_preference(context))
-                progress.step(100, "done")
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        with _Progress(context, "drive") as progress:
+            progress.step(5, f"driving {settings.face.name} from {settings.recording.name}")
+            report = drive(
+                settings.face, bpy.path.abspath(settings.recording[emg_object.SOURCE_KEY]), scene=scene,
+                model=bpy.path.abspath(settings.model_path) if settings.model_path else None,
+                start_frame=settings.start_frame,
+                frame_range=(scene.frame_start, scene.frame_end) if settings.use_frame_range else None,
+                smoothing_s=settings.smoothing_s, key_tolerance=settings.key_tolerance,
+                gain={r.arkit: r.gain for r in rows}, offset={r.arkit: r.offset for r in rows},
+                swap_sides=settings.swap_sides, mapping=shape_mapping(settings), notch_hz=(float(settings.mains_hz),),
+                retarget=bpy.path.abspath(settings.retarget_path) if settings.retarget_path else None,
+                providers=_provider_preference(context))
+            progress.step(100, "done")
         note = report.result.model.provider_note
         self.report({"WARNING"} if note else {"INFO"},
                     f"Keyed frames {report.frame_start}–{report.frame_end} on {report.provider.replace('ExecutionProvider', '')}"
@@ -159,13 +153,10 @@ class EIFER_OT_refresh_mapping(bpy.types.Operator):
     def poll(cls, context):
         return context.scene.eifer.face is not None
 
+    @reports_input_errors
     def execute(self, context):
         settings = context.scene.eifer
-        try:
-            binding = rig_arkit.arkit_binding(settings.face, swap_sides=settings.swap_sides)
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        binding = rig_arkit.arkit_binding(settings.face, swap_sides=settings.swap_sides)
         old = {row.arkit: (row.gain, row.offset) for row in settings.mapping}
         settings.mapping.clear()
         for name in ARKIT52:
@@ -190,15 +181,12 @@ class EIFER_OT_export_envelopes(bpy.types.Operator, ExportHelper):
         obj = context.active_object
         return obj is not None and emg_object.CHANNELS_KEY in obj
 
+    @reports_input_errors
     def execute(self, context):
         from ..core.recording import write_envelopes
 
         path = Path(bpy.path.ensure_ext(self.filepath, "." + self.file_format.lower()))
-        try:
-            write_envelopes(emg_object.read_emg_object(context.active_object), path)
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        write_envelopes(emg_object.read_emg_object(context.active_object), path)
         self.report({"INFO"}, f"Wrote {path}")
         return {"FINISHED"}
 

@@ -12,6 +12,7 @@ import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core.errors import EiferError, InputError
+from .operators import reports_input_errors
 
 FLAME_SITE = "https://flame.is.tue.mpg.de"
 NO_MODEL_MESSAGE = (
@@ -86,6 +87,7 @@ class EIFER_OT_add_flame_head(bpy.types.Operator):
         min=0, max=100, default=50,
     )
 
+    @reports_input_errors
     def execute(self, context):
         from .rig_flame import build_flame_rig
 
@@ -95,12 +97,8 @@ class EIFER_OT_add_flame_head(bpy.types.Operator):
             return {"CANCELLED"}
         path = bpy.path.abspath(path)
         collection = context.collection or context.scene.collection
-        try:
-            model = load_model_cached(path)
-            rig = build_flame_rig(model, collection, self.shape_count, self.expression_count)
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        model = load_model_cached(path)
+        rig = build_flame_rig(model, collection, self.shape_count, self.expression_count)
         rig.armature_obj.location = context.scene.cursor.location
         for other in context.selected_objects:
             other.select_set(False)
@@ -132,15 +130,12 @@ class EIFER_OT_replace_flame_joints(bpy.types.Operator):
             return False
         return True
 
+    @reports_input_errors
     def execute(self, context):
         from .rig_flame import replace_joints
 
-        try:
-            rig = _active_rig(context)
-            replace_joints(rig)
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        rig = _active_rig(context)
+        replace_joints(rig)
         self.report({"INFO"}, f"Joints of {rig.armature_obj.name} placed for the current identity")
         return {"FINISHED"}
 
@@ -185,19 +180,16 @@ class EIFER_OT_import_flame_params(bpy.types.Operator, ImportHelper):
             return False
         return True
 
+    @reports_input_errors
     def execute(self, context):
         from ..core.flame_params import read_flame_params
         from .rig_flame import key_flame_params
 
-        try:
-            rig = _active_rig(context)
-            params = read_flame_params(self.filepath, fps=self.fps or None,
-                                       layout=None if self.layout == "AUTO" else self.layout)
-            result = key_flame_params(rig, params, start_frame=self.start_frame,
-                                      identity=self.identity)
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        rig = _active_rig(context)
+        params = read_flame_params(self.filepath, fps=self.fps or None,
+                                   layout=None if self.layout == "AUTO" else self.layout)
+        result = key_flame_params(rig, params, start_frame=self.start_frame,
+                                  identity=self.identity)
         if self.set_frame_range:
             first, last = result["frames"]
             context.scene.frame_start = int(first)

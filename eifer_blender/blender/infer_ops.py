@@ -9,6 +9,7 @@ from bpy_extras.io_utils import ExportHelper
 from ..core.errors import EiferError
 from . import emg_object, heatmap
 from .emg_ops import _Progress, _provider_preference, shape_mapping
+from .operators import reports_input_errors
 from .panels import _EiferPanel
 
 EXPORT_FORMATS = (("CSV", "CSV", "Frames × channels with fps and units in the header"),
@@ -41,22 +42,19 @@ class EIFER_OT_infer_muscles(bpy.types.Operator):
     def poll(cls, context):
         return context.scene.eifer.face is not None
 
+    @reports_input_errors
     def execute(self, context):
         from .infer import infer_muscles
 
         scene, settings = context.scene, context.scene.eifer
         preview = scene.use_preview_range
         frames = (scene.frame_preview_start, scene.frame_preview_end) if preview else (scene.frame_start, scene.frame_end)
-        try:
-            with _Progress(context, "infer") as progress:
-                progress.step(5, f"reading {settings.face.name}, frames {frames[0]}–{frames[1]}")
-                report = infer_muscles(settings.face, scene=scene, model=_abspath(settings.inverse_model_path),
-                                       frame_range=frames, providers=_provider_preference(context),
-                                       swap_sides=settings.swap_sides, mapping=shape_mapping(settings))
-                progress.step(100, "done")
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        with _Progress(context, "infer") as progress:
+            progress.step(5, f"reading {settings.face.name}, frames {frames[0]}–{frames[1]}")
+            report = infer_muscles(settings.face, scene=scene, model=_abspath(settings.inverse_model_path),
+                                   frame_range=frames, providers=_provider_preference(context),
+                                   swap_sides=settings.swap_sides, mapping=shape_mapping(settings))
+            progress.step(100, "done")
         settings.inferred = report.emg_object
         note = report.model.provider_note
         missing = report.missing_shapes
@@ -125,6 +123,7 @@ Material Preview or Rendered shading)"""
         face = context.scene.eifer.face
         return face is not None and face.type == "MESH"
 
+    @reports_input_errors
     def execute(self, context):
         settings = context.scene.eifer
         face = settings.face
@@ -133,13 +132,9 @@ Material Preview or Rendered shading)"""
             self.report({"INFO"}, f"Heatmap off: {face.name} shows its own materials again")
             return {"FINISHED"}
         source = settings.heatmap_source or settings.inferred or settings.recording
-        try:
-            if source is None:
-                raise EiferError("no EMG object to show: infer muscles or import a recording first")
-            info = heatmap.enable_heatmap(face, source)
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        if source is None:
+            raise EiferError("no EMG object to show: infer muscles or import a recording first")
+        info = heatmap.enable_heatmap(face, source)
         settings.heatmap_source = source
         self.report({"INFO"}, f"Heatmap of {source.name} on {face.name} ({len(info.channels)} channels): {heatmap.COLOUR_MAP}")
         return {"FINISHED"}
@@ -174,6 +169,7 @@ class EIFER_OT_export_muscles(bpy.types.Operator, ExportHelper):
             return True
         return False
 
+    @reports_input_errors
     def execute(self, context):
         from ..core.bids import write_bids_emg, write_track_edf
         from ..core.recording import write_envelopes
@@ -182,24 +178,20 @@ class EIFER_OT_export_muscles(bpy.types.Operator, ExportHelper):
         settings = context.scene.eifer
         obj = settings.inferred if self.source == "INFERRED" else settings.recording
         path = Path(bpy.path.abspath(self.filepath))
-        try:
-            if obj is None:
-                raise EiferError(f"no {'inferred' if self.source == 'INFERRED' else 'recorded'} EMG object to export")
-            track = muscle_track_of(obj)
-            if self.file_format == "BIDS":
-                root = path.with_suffix("") if path.suffix else path
-                files = write_bids_emg(
-                    track, root, subject=self.subject, session=self.session or None, task=self.task,
-                    acquisition="inferred" if obj.get(emg_object.KIND_KEY) == "inferred" else None,
-                    power_line_hz=float(settings.mains_hz) if self.source == "RECORDING" else "n/a")
-                written = files.data
-            elif self.file_format == "CSV":
-                written = write_envelopes(track, path.with_suffix(".csv"))
-            else:
-                written = write_track_edf(track, path.with_suffix(_EXTENSIONS[self.file_format]))
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        if obj is None:
+            raise EiferError(f"no {'inferred' if self.source == 'INFERRED' else 'recorded'} EMG object to export")
+        track = muscle_track_of(obj)
+        if self.file_format == "BIDS":
+            root = path.with_suffix("") if path.suffix else path
+            files = write_bids_emg(
+                track, root, subject=self.subject, session=self.session or None, task=self.task,
+                acquisition="inferred" if obj.get(emg_object.KIND_KEY) == "inferred" else None,
+                power_line_hz=float(settings.mains_hz) if self.source == "RECORDING" else "n/a")
+            written = files.data
+        elif self.file_format == "CSV":
+            written = write_envelopes(track, path.with_suffix(".csv"))
+        else:
+            written = write_track_edf(track, path.with_suffix(_EXTENSIONS[self.file_format]))
         self.report({"INFO"}, f"Wrote {written}")
         return {"FINISHED"}
 

@@ -1,7 +1,27 @@
 """Operators: short shells over core functions and the rig adapters."""
+import functools
+
 import bpy
 
 from ..core.errors import EiferError
+
+
+def reports_input_errors(execute):
+    """Turn an :class:`EiferError` raised by ``execute`` into Blender's error report and CANCELLED.
+
+    Operators compute and check before they write to the scene, so a cancelled operator has
+    changed nothing.
+    """
+
+    @functools.wraps(execute)
+    def wrapper(self, context):
+        try:
+            return execute(self, context)
+        except EiferError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+
+    return wrapper
 
 
 class EIFER_OT_add_open_head(bpy.types.Operator):
@@ -11,14 +31,11 @@ class EIFER_OT_add_open_head(bpy.types.Operator):
     bl_label = "Open Head (ARKit 52)"
     bl_options = {"REGISTER", "UNDO"}
 
+    @reports_input_errors
     def execute(self, context):
         from .rig_openhead import build_open_head
 
-        try:
-            obj = build_open_head(context.collection)
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        obj = build_open_head(context.collection)
         obj.location = context.scene.cursor.location
         for other in context.selected_objects:
             other.select_set(False)
