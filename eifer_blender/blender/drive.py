@@ -9,6 +9,7 @@ import bpy
 from ..core.errors import InputError
 from ..core.pipeline import DriveResult, DriveSettings, emg_to_expression
 from . import emg_object, rig_arkit
+from .keyframes import scene_fps
 
 
 @dataclass
@@ -24,10 +25,6 @@ class DriveReport:
     @property
     def provider(self) -> str:
         return self.result.model.provider
-
-
-def scene_fps(scene) -> float:
-    return scene.render.fps / scene.render.fps_base
 
 
 def drive(face, emg, *, scene=None, model=None, start_frame: int | None = None, frame_range=None,
@@ -84,11 +81,9 @@ def drive(face, emg, *, scene=None, model=None, start_frame: int | None = None, 
 
 
 def _flame_rig_or_none(face):
-    from .rig_flame import ARMATURE_TAG_VALUE, MESH_TAG_VALUE, RIG_TAG, find_flame_rig
+    from .rig_flame import find_flame_rig, is_flame_rig
 
-    if face.get(RIG_TAG) not in (MESH_TAG_VALUE, ARMATURE_TAG_VALUE):
-        return None
-    return find_flame_rig(face)
+    return find_flame_rig(face) if is_flame_rig(face) else None
 
 
 def _flame_params(expression, retarget):

@@ -71,8 +71,7 @@ class EIFER_OT_import_emg(bpy.types.Operator, ImportHelper):
             model = resolve_model(settings.model_path or None, "emg2arkit", _provider_preference(context))
             chain = model.processing_settings(notch_hz=(float(settings.mains_hz),))
             progress.step(20, "filtering and enveloping")
-            fps = scene.render.fps / scene.render.fps_base
-            envelopes = process_recording(source, fps, chain)
+            envelopes = process_recording(source, keyframes.scene_fps(scene), chain)
             progress.step(90, "keying envelopes")
             obj = emg_object.write_emg_object(scene, envelopes, name=f"EMG {path.stem}", kind="recording",
                                               source=str(path), start_frame=self.start_frame)

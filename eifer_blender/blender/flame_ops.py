@@ -59,9 +59,20 @@ def _active_rig(context):
 
 
 def _is_flame_rig(obj) -> bool:
-    from .rig_flame import ARMATURE_TAG_VALUE, MESH_TAG_VALUE, RIG_TAG
+    from .rig_flame import is_flame_rig  # rig_flame loads the FLAME core: only when asked
 
-    return obj is not None and obj.get(RIG_TAG) in (MESH_TAG_VALUE, ARMATURE_TAG_VALUE)
+    return is_flame_rig(obj)
+
+
+class _ActsOnFlameRig:
+    """Mixin: the operator needs a FLAME head or its armature to be active."""
+
+    @classmethod
+    def poll(cls, context):
+        if not _is_flame_rig(context.active_object):
+            cls.poll_message_set("Select a FLAME head or its armature")
+            return False
+        return True
 
 
 class EIFER_OT_add_flame_head(bpy.types.Operator):
@@ -116,19 +127,12 @@ class EIFER_OT_add_flame_head(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class EIFER_OT_replace_flame_joints(bpy.types.Operator):
+class EIFER_OT_replace_flame_joints(_ActsOnFlameRig, bpy.types.Operator):
     """Move the FLAME bones to the joints of the current identity (after editing Shape keys)"""
 
     bl_idname = "eifer.replace_flame_joints"
     bl_label = "Re-place FLAME Joints"
     bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context):
-        if not _is_flame_rig(context.active_object):
-            cls.poll_message_set("Select a FLAME head or its armature")
-            return False
-        return True
 
     @reports_input_errors
     def execute(self, context):
@@ -140,7 +144,7 @@ class EIFER_OT_replace_flame_joints(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class EIFER_OT_import_flame_params(bpy.types.Operator, ImportHelper):
+class EIFER_OT_import_flame_params(_ActsOnFlameRig, bpy.types.Operator, ImportHelper):
     """Key per-frame FLAME parameters (MMM/SMIRK 361-column or EMOCA/DECA 56-column CSV, .npz, .npy) on the selected FLAME head"""
 
     bl_idname = "eifer.import_flame_params"
@@ -173,13 +177,6 @@ class EIFER_OT_import_flame_params(bpy.types.Operator, ImportHelper):
         default=True,
     )
 
-    @classmethod
-    def poll(cls, context):
-        if not _is_flame_rig(context.active_object):
-            cls.poll_message_set("Select a FLAME head or its armature")
-            return False
-        return True
-
     @reports_input_errors
     def execute(self, context):
         from ..core.flame_params import read_flame_params
@@ -202,7 +199,7 @@ class EIFER_OT_import_flame_params(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-class EIFER_OT_export_flame_params(bpy.types.Operator, ExportHelper):
+class EIFER_OT_export_flame_params(_ActsOnFlameRig, bpy.types.Operator, ExportHelper):
     """Write the FLAME head's animation as per-frame FLAME parameters (CSV, CSV.gz, .npy or .npz)"""
 
     bl_idname = "eifer.export_flame_params"
@@ -225,13 +222,6 @@ class EIFER_OT_export_flame_params(bpy.types.Operator, ExportHelper):
                     "pose, expression 51–100) instead of refusing",
         default=False,
     )
-
-    @classmethod
-    def poll(cls, context):
-        if not _is_flame_rig(context.active_object):
-            cls.poll_message_set("Select a FLAME head or its armature")
-            return False
-        return True
 
     def execute(self, context):
         import numpy as np

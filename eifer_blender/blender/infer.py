@@ -23,6 +23,7 @@ from ..core.pipeline import expression_to_muscles, resolve_model
 from ..core.spaces import ARKIT52
 from ..core.tracks import ExpressionTrack, MuscleTrack
 from . import emg_object, keyframes, rig_arkit
+from .keyframes import scene_fps
 
 INFERRED_KIND = "inferred"
 SOURCE_PREFIX = "face:"
@@ -58,10 +59,6 @@ class CompareReport:
     frame_end: int
     csv_path: Path | None
     png_path: Path | None
-
-
-def scene_fps(scene) -> float:
-    return scene.render.fps / scene.render.fps_base
 
 
 def _frames(scene, frame_range) -> np.ndarray:
@@ -117,7 +114,9 @@ def sample_arkit_shapes(face, binding: dict[str, str], frames, scene=None) -> Ex
 
 
 def _is_flame_rig(obj) -> bool:
-    return obj is not None and obj.get("eifer_rig") in ("flame", "flame_armature")
+    from .rig_flame import is_flame_rig  # rig_flame loads the FLAME core: only when asked
+
+    return is_flame_rig(obj)
 
 
 def face_expression(face, model: Model, frames, *, scene=None, swap_sides: bool = False,

@@ -15,6 +15,11 @@ PREVIOUS_ACTION_KEY = "eifer_previous_action"
 STASH_TRACK_NAME = "[EIFER previous]"
 
 
+def scene_fps(scene) -> float:
+    """The scene's frame rate in frames per second (``fps / fps_base``)."""
+    return scene.render.fps / scene.render.fps_base
+
+
 def new_action(id_data: bpy.types.ID, name: str):
     """Create an action with one slot and one keyframe strip, assign it to ``id_data``.
 

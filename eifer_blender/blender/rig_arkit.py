@@ -80,4 +80,4 @@ def sample_shape_keys(obj, binding: dict[str, str], frames, scene=None) -> Expre
             values[row] = buffer[columns]
     finally:
         scene.frame_set(current)
-    return ExpressionTrack(values, names, fps=scene.render.fps / scene.render.fps_base, space="arkit52", units="1")
+    return ExpressionTrack(values, names, fps=keyframes.scene_fps(scene), space="arkit52", units="1")

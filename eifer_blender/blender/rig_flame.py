@@ -49,6 +49,7 @@ from ..core.flame import (
 from ..core.flame_params import FlameParams
 from ..core.spaces import FLAME_EXP
 from . import keyframes
+from .keyframes import scene_fps
 
 BONE_NAMES: tuple[str, ...] = ("root", "neck", "jaw", "eye_L", "eye_R")  # FLAME joint order
 BONE_LENGTHS_M: tuple[float, ...] = (0.06, 0.04, 0.03, 0.012, 0.012)
@@ -496,6 +497,11 @@ def rig_drivers(rig: FlameRig) -> list:
 # Finding a rig, identity and joints
 
 
+def is_flame_rig(obj: bpy.types.Object | None) -> bool:
+    """Whether ``obj`` is the head mesh or the armature of a FLAME rig built by EIFER."""
+    return obj is not None and obj.get(RIG_TAG) in (MESH_TAG_VALUE, ARMATURE_TAG_VALUE)
+
+
 def find_flame_rig(obj: bpy.types.Object | None) -> FlameRig:
     """The FLAME rig ``obj`` belongs to (its head mesh or its armature).
 
@@ -626,11 +632,6 @@ def evaluated_vertices_m(mesh_obj: bpy.types.Object, depsgraph=None) -> np.ndarr
 
 # --------------------------------------------------------------------------------------------
 # Parameter tracks -> keys
-
-
-def scene_fps(scene: bpy.types.Scene) -> float:
-    """The scene's frame rate in frames per second (``fps / fps_base``)."""
-    return scene.render.fps / scene.render.fps_base
 
 
 def _continuous_quaternions(quaternions: np.ndarray) -> np.ndarray:
