@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eifer_blender.core import physiology
 from eifer_blender.core.errors import EiferError
 from eifer_blender.core.metrics import MetricTable, score, spearman
 from eifer_blender.core.network import Model, load_model
-from eifer_blender.core.spaces import ARKIT_OBSERVABLE
+from eifer_blender.core.spaces import ARKIT52, ARKIT_OBSERVABLE
 
 from .data import DataSet, WindowBank
 from .train import _parse_override, channel_names, load_config, load_dataset, resolve
@@ -32,6 +33,22 @@ from .train import _parse_override, channel_names, load_config, load_dataset, re
 ACTIVE_THRESHOLD = {"arkit52": 0.05, "fridlund22": 0.1}
 MIN_ACTIVE_FRAMES = 30
 RIDGE_ALPHAS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # per frame, on standardised features
+
+
+def electrode_driven_arkit(min_share: float = 0.5) -> tuple[str, ...]:
+    """ARKit shapes the simulator moves mostly by muscles under Fridlund electrodes.
+
+    A shape counts when at least ``min_share`` of its drive (unit → AU → ARKit weights) comes
+    from units with a standard recording site: brows, cheekSquint, smile, frown, funnel, pucker,
+    shrugLower and noseSneer. The others (eyeBlink, eyeSquint, eyeWide, jawOpen, mouthDimple,
+    mouthLowerDown, mouthPress, mouthRoll, mouthStretch, mouthUpperUp) come from muscles that
+    reach the electrodes only as crosstalk; mouthClose and mouthShrugUpper never move.
+    """
+    drive = np.abs(physiology.unit_to_au_matrix() @ physiology.au_to_arkit_matrix())
+    recorded = np.repeat([unit.fridlund for unit in physiology.MUSCLE_UNITS], 2)
+    total = drive.sum(axis=0)
+    share = np.divide(drive[recorded].sum(axis=0), total, out=np.zeros_like(total), where=total > 0)
+    return tuple(name for name, s in zip(ARKIT52, share) if s >= min_share)
 
 
 class RidgeBaseline:

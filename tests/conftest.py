@@ -25,8 +25,8 @@ if str(REPO_ROOT) not in sys.path:
 
 
 def _enable_extension():
+    import bpy  # first: addon_utils is a module of the Blender that bpy brings
     import addon_utils
-    import bpy
 
     repo_dir = Path(_USER_RESOURCES) / "dev_extensions"
     repo_dir.mkdir(exist_ok=True)

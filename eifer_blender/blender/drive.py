@@ -28,7 +28,7 @@ class DriveReport:
 
 
 def drive(face, emg, *, scene=None, model=None, start_frame: int | None = None, frame_range=None,
-          smoothing_s: float = 0.0, gain=1.0, offset=0.0, key_tolerance: float = 0.0,
+          smoothing_s: float = 0.0, rest_floor: float = 0.0, gain=1.0, offset=0.0, key_tolerance: float = 0.0,
           swap_sides: bool = False, mapping: dict[str, str] | None = None, notch_hz=None,
           retarget=None, providers: str = "auto", emg_name: str | None = None) -> DriveReport:
     """Drive ``face`` from the recording ``emg`` (a path or a core Recording).
@@ -48,7 +48,7 @@ def drive(face, emg, *, scene=None, model=None, start_frame: int | None = None, 
     flame = _flame_rig_or_none(face)
     binding = None if flame else rig_arkit.arkit_binding(face, swap_sides=swap_sides, overrides=mapping)
     settings = DriveSettings(fps=scene_fps(scene), start_frame=scene.frame_start if start_frame is None else start_frame,
-                             frame_range=frame_range, smoothing_s=smoothing_s, gain=gain, offset=offset,
+                             frame_range=frame_range, smoothing_s=smoothing_s, rest_floor=rest_floor, gain=gain, offset=offset,
                              key_tolerance=key_tolerance, notch_hz=notch_hz)
     result = emg_to_expression(emg, settings, model, providers=providers)
     output_names = list(result.expression.names)

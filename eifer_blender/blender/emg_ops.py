@@ -106,7 +106,7 @@ class EIFER_OT_drive_face(bpy.types.Operator):
                 model=bpy.path.abspath(settings.model_path) if settings.model_path else None,
                 start_frame=settings.start_frame,
                 frame_range=(scene.frame_start, scene.frame_end) if settings.use_frame_range else None,
-                smoothing_s=settings.smoothing_s, key_tolerance=settings.key_tolerance,
+                smoothing_s=settings.smoothing_s, rest_floor=settings.rest_floor, key_tolerance=settings.key_tolerance,
                 gain={r.arkit: r.gain for r in rows}, offset={r.arkit: r.offset for r in rows},
                 swap_sides=settings.swap_sides, mapping=shape_mapping(settings), notch_hz=(float(settings.mains_hz),),
                 retarget=bpy.path.abspath(settings.retarget_path) if settings.retarget_path else None,

@@ -49,6 +49,7 @@ class EIFER_PT_drive(_EiferPanel, bpy.types.Panel):
         col.prop(settings, "model_path")
         col.prop(settings, "retarget_path")
         col.prop(settings, "smoothing_s")
+        col.prop(settings, "rest_floor")
         col.prop(settings, "key_tolerance")
         col.prop(settings, "use_frame_range")
         col.prop(settings, "swap_sides")

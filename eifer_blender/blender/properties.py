@@ -60,6 +60,10 @@ class EiferSceneSettings(bpy.types.PropertyGroup):
     smoothing_s: bpy.props.FloatProperty(
         name="Smoothing", default=0.0, min=0.0, soft_max=0.5, unit="TIME_ABSOLUTE",
         description="Savitzky–Golay window in seconds (0: off)")
+    rest_floor: bpy.props.FloatProperty(
+        name="Rest Floor", default=0.0, min=0.0, max=0.5, precision=3,
+        description="Weights up to this value are keyed as 0 and the rest stretched back to 0–1, "
+                    "so a face at rest stays still (0: off; try 0.05)")
     key_tolerance: bpy.props.FloatProperty(
         name="Key Tolerance", default=0.0, min=0.0, soft_max=0.05, precision=4,
         description="Drop keys that linear interpolation reproduces within this value (0: key every frame)")

@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="FILE.onnx", help="EMG→expression model (default: the shipped emg2arkit)")
     parser.add_argument("--retarget", metavar="FILE", help="ARKit→FLAME matrix (.npy/.npz) to drive a FLAME head")
     parser.add_argument("--smoothing", type=float, default=0.0, metavar="S", help="Savitzky–Golay window in s (0: off)")
+    parser.add_argument("--rest-floor", type=float, default=0.0, metavar="W",
+                        help="key weights up to W as 0, stretch the rest back to 0–1 (0: off; try 0.05)")
     parser.add_argument("--tolerance", type=float, default=0.0, help="key reduction tolerance (0: key every frame)")
     parser.add_argument("--swap-sides", action="store_true", help="exchange Left and Right shape keys")
     parser.add_argument("--mains", type=float, choices=(50.0, 60.0), default=50.0, help="power-line frequency (Hz)")
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     scene = open_scene(args.blend, args.fps if args.fps or args.blend else 30.0)
     face = find_face(args.rig, args.object, scene)
     report = drive(face, args.emg, scene=scene, model=args.model, start_frame=args.start_frame,
-                   frame_range=frames, smoothing_s=args.smoothing, key_tolerance=args.tolerance,
+                   frame_range=frames, smoothing_s=args.smoothing, rest_floor=args.rest_floor, key_tolerance=args.tolerance,
                    swap_sides=args.swap_sides, notch_hz=(args.mains,), retarget=args.retarget,
                    providers=args.providers)
     scene.frame_start, scene.frame_end = report.frame_start, report.frame_end

@@ -1,4 +1,4 @@
-"""Curve conditioning before keyframing: smoothing, gain/offset, key reduction.
+"""Curve conditioning before keyframing: smoothing, rest floor, gain/offset, key reduction.
 
 All functions work on ``values[frame, channel]`` arrays and are vectorised over channels.
 """
@@ -20,6 +20,27 @@ def smooth(values: np.ndarray, fps: float, window_s: float = 0.1, polyorder: int
     if window <= polyorder + 1 or values.shape[0] < window:
         return values.copy()
     return savgol_filter(values, window, polyorder, axis=0, mode="interp")
+
+
+def check_rest_floor(floor: float) -> float:
+    """``floor`` as a float, or an InputError unless 0 <= floor < 1."""
+    if not 0.0 <= floor < 1.0:
+        raise InputError(f"rest floor must be at least 0 and below 1, got {floor}")
+    return float(floor)
+
+
+def apply_rest_floor(values: np.ndarray, floor: float) -> np.ndarray:
+    """``max(0, v − floor) / (1 − floor)``: weights up to ``floor`` become 0, 1 stays 1.
+
+    A noise gate for a face at rest: a network's output hovers a few hundredths above zero when
+    the muscles are silent, which makes a resting face twitch. The map is continuous (nothing
+    jumps at the floor) and keeps the order of the weights above it.
+    """
+    floor = check_rest_floor(floor)
+    values = np.asarray(values, dtype=np.float64)
+    if floor == 0.0:
+        return values.copy()
+    return np.maximum(values - floor, 0.0) / (1.0 - floor)
 
 
 def apply_gain_offset(values: np.ndarray, gain=1.0, offset=0.0, clip=(0.0, 1.0)) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The data path from a recording file to expression curves, and from expression curves to muscles.
 
 Forward: file → Recording → envelopes at the scene's fps → EMG2Exp → expression track, conditioned
-(smoothing, gain/offset, key reduction) for keyframing. Reverse: expression track → Exp2EMG →
+(smoothing, rest floor, gain/offset, key reduction) for keyframing. Reverse: expression track → Exp2EMG →
 muscle track. Blender only reads and writes at the ends (``blender/drive.py``, ``blender/infer.py``).
 """
 from __future__ import annotations
@@ -25,7 +25,9 @@ class DriveSettings:
 
     ``start_frame`` is the scene frame at which the recording's time 0 lands; ``frame_range``
     (first, last) limits the frames keyed (default: the whole recording). ``smoothing_s`` is the
-    Savitzky–Golay window (0 = off); ``gain``/``offset`` are scalars or ``{shape: value}``;
+    Savitzky–Golay window (0 = off); ``rest_floor`` (ARKit weights only) maps weights up to it
+    to 0 and stretches the rest back to [0, 1] (:func:`curves.apply_rest_floor`, 0 = off);
+    ``gain``/``offset`` are scalars or ``{shape: value}``;
     ``key_tolerance`` > 0 drops keys that linear interpolation reproduces within it.
     """
 
@@ -33,6 +35,7 @@ class DriveSettings:
     start_frame: int = 1
     frame_range: tuple[int, int] | None = None
     smoothing_s: float = 0.0
+    rest_floor: float = 0.0
     gain: float | dict = 1.0
     offset: float | dict = 0.0
     key_tolerance: float = 0.0
@@ -95,6 +98,9 @@ def emg_to_expression(recording: Recording | RecordingSource | str | Path, setti
     if model.direction != "emg2exp":
         raise ModelMismatchError(f"{model.path.name} maps {model.metadata.input_space} to "
                                  f"{model.metadata.output_space}; driving a face needs an EMG→expression model")
+    if curves.check_rest_floor(settings.rest_floor) > 0 and model.metadata.output_space != "arkit52":
+        raise ModelMismatchError(f"a rest floor applies to ARKit weights (0–1); {model.path.name} outputs "
+                                 f"{model.metadata.output_space} coefficients, which are signed: set it to 0")
     source = recording if isinstance(recording, RecordingSource) else (
         RecordingSource.from_recording(recording) if isinstance(recording, Recording) else open_recording(recording))
     start_s, n_frames, first_frame = frame_window(source, settings)
@@ -109,6 +115,7 @@ def emg_to_expression(recording: Recording | RecordingSource | str | Path, setti
     values = predicted.values.astype(np.float64)
     if settings.smoothing_s > 0:
         values = curves.smooth(values, settings.fps, settings.smoothing_s)
+    values = curves.apply_rest_floor(values, settings.rest_floor)
     values = curves.apply_gain_offset(values, _per_shape(settings.gain, names, 1.0),
                                       _per_shape(settings.offset, names, 0.0),
                                       clip=(0.0, 1.0) if predicted.space == "arkit52" else None)

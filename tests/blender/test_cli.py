@@ -30,8 +30,11 @@ def test_drive_then_infer_then_render_headless(tmp_path):
     assert _run_module("simulate", "--protocol", "emotions", "--subject", "9", "--duration", "8", "--rate", "2048",
                        "--out", str(rec)).returncode == 0
     drive = _run_module("drive", "--emg", str(rec), "--out", str(blend), "--fps", "24", "--plot",
-                        str(tmp_path / "plot.png"), "--tolerance", "0.002")
+                        str(tmp_path / "plot.png"), "--tolerance", "0.002", "--rest-floor", "0.05")
     assert drive.returncode == 0, drive.stderr
+    bad_floor = _run_module("drive", "--emg", str(rec), "--out", str(tmp_path / "no.blend"), "--rest-floor", "1.5")
+    assert bad_floor.returncode == 3 and "rest floor" in bad_floor.stderr
+    assert not (tmp_path / "no.blend").exists()
     assert blend.is_file() and (tmp_path / "plot.png").stat().st_size > 10_000
     infer = _run_module("infer-muscles", "--blend", str(blend), "--object", "OpenHead", "--out", str(tmp_path / "m.csv"))
     assert infer.returncode == 0, infer.stderr
