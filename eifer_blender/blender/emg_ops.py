@@ -167,13 +167,14 @@ class EIFER_OT_refresh_mapping(bpy.types.Operator):
 
 
 class EIFER_OT_export_envelopes(bpy.types.Operator, ExportHelper):
-    """Export the EMG object's curves as CSV (frames × channels) or EDF"""
+    """Export the EMG object's curves as CSV (frames × channels), EDF or BDF"""
 
     bl_idname = "eifer.export_envelopes"
     bl_label = "Export EMG Curves"
     filename_ext = ".csv"
-    filter_glob: bpy.props.StringProperty(default="*.csv;*.edf", options={"HIDDEN"})
-    file_format: bpy.props.EnumProperty(name="Format", items=[("CSV", "CSV", ""), ("EDF", "EDF", "")])
+    filter_glob: bpy.props.StringProperty(default="*.csv;*.edf;*.bdf", options={"HIDDEN"})
+    file_format: bpy.props.EnumProperty(name="Format", items=[("CSV", "CSV", ""), ("EDF", "EDF", "16 bit"),
+                                                              ("BDF", "BDF", "24 bit")])
 
     @classmethod
     def poll(cls, context):

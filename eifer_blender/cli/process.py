@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recording: .edf .bdf .gdf .vhdr .set .fif .cnt .xdf or .csv")
     parser.add_argument("--fps", type=float, required=True, help="output frame rate")
     parser.add_argument("--out", required=True, metavar="FILE",
-                        help="envelopes to write: .csv (frames x channels) or .edf")
+                        help="envelopes to write: .csv (frames x channels), .edf or .bdf")
     parser.add_argument("--start", type=float, default=0.0, metavar="S",
                         help="recording time of frame 0 in seconds (default: 0)")
     parser.add_argument("--frames", type=int, default=None, metavar="N",
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from ..core.processing import ProcessingSettings, process_source
     from ..core.recording import file_format, open_recording, write_envelopes
 
-    if file_format(args.out, for_writing=True) not in ("CSV", "EDF"):
-        raise InputError(f"{args.out}: envelopes can be written as .csv or .edf")
+    if file_format(args.out, for_writing=True) not in ("CSV", "EDF", "BDF"):
+        raise InputError(f"{args.out}: envelopes can be written as .csv, .edf or .bdf")
     taps: int | str = args.taps
     if taps not in ("eifer", "mne"):
         try:

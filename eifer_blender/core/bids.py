@@ -128,14 +128,16 @@ def write_track_edf(track: Track, path: str | Path) -> Path:
     dimension for normalised ones, so ``mne.io.read_raw_edf(..., infer_types=True)`` returns
     the channel names and types and ``get_data(units="uV")`` (EMG) or ``get_data()`` (MISC)
     the values (within the file's quantisation: range / 65535 for EDF, / 16777215 for BDF).
-    EDF stores whole data records, so the end is padded to a whole second with edge values
-    and marked ``BAD_ACQ_SKIP``, as MNE's own EDF export does. A non-zero ``track.start_s``
-    is kept as an annotation ``"EIFER start_s=<seconds>"`` at onset 0.
+    A data record holds a whole number of frames: one second at whole-number rates, 1.001 s at
+    the NTSC rates (23.976, 29.97, 59.94 fps). The end is padded to a whole record with edge
+    values and marked ``BAD_ACQ_SKIP``, as MNE's own EDF export does. A non-zero
+    ``track.start_s`` is kept as an annotation ``"EIFER start_s=<seconds>"`` at onset 0.
 
     Raises
     ------
     InputError
-        Not .edf/.bdf, a frame rate that is not a whole number, NaN or infinite values.
+        Not .edf/.bdf, a frame rate no short record holds a whole number of frames of, NaN or
+        infinite values.
     """
     import edfio
 
@@ -144,9 +146,10 @@ def write_track_edf(track: Track, path: str | Path) -> Path:
     if suffix not in (".edf", ".bdf"):
         raise InputError(f"{path}: muscle curves are written as .edf or .bdf here")
     fps = float(track.fps)
-    if not fps.is_integer():
-        raise InputError(f"{path}: EDF/BDF need a whole-number frame rate, the curves run at {fps:g} fps; "
-                         f"export CSV instead")
+    frames_per_record, record_s = _data_record(fps)
+    if frames_per_record == 0:
+        raise InputError(f"{path}: EDF/BDF need a whole number of frames per data record, which "
+                         f"{fps:g} fps does not give (whole-number and NTSC rates do); export CSV instead")
     values = np.asarray(track.values, dtype=np.float64)
     if track.n_frames == 0 or not np.isfinite(values).all():
         raise InputError(f"{path}: the curves are empty or hold NaN/infinite values")
@@ -154,7 +157,7 @@ def write_track_edf(track: Track, path: str | Path) -> Path:
     if bad:
         raise InputError(f"{path}: EDF labels hold at most 16 ASCII characters; too long: {', '.join(bad)}")
     n = track.n_frames
-    padded_n = int(np.ceil(n / fps) * fps)
+    padded_n = int(np.ceil(n / frames_per_record) * frames_per_record)
     values = np.pad(values, ((0, padded_n - n), (0, 0)), mode="edge")
     microvolts = track.units == "uV"
     signal_type = edfio.BdfSignal if suffix == ".bdf" else edfio.EdfSignal
@@ -164,7 +167,7 @@ def write_track_edf(track: Track, path: str | Path) -> Path:
         lo, hi = float(row.min()), float(row.max())
         if hi - lo < 1e-9:  # a flat channel still needs a non-empty range
             lo, hi = lo - 1.0, hi + 1.0
-        signals.append(signal_type(row, fps, label=f"{'EMG' if microvolts else 'MISC'} {name}",
+        signals.append(signal_type(row, frames_per_record / record_s, label=f"{'EMG' if microvolts else 'MISC'} {name}",
                                    physical_dimension="uV" if microvolts else "",
                                    physical_range=(lo, hi)))
     annotations = [edfio.EdfAnnotation(n / fps, (padded_n - n) / fps, "BAD_ACQ_SKIP")] if padded_n > n else []
@@ -172,8 +175,20 @@ def write_track_edf(track: Track, path: str | Path) -> Path:
         annotations.insert(0, edfio.EdfAnnotation(0.0, None, f"{START_ANNOTATION}{float(track.start_s)!r}"))
     container = edfio.Bdf if suffix == ".bdf" else edfio.Edf
     path.parent.mkdir(parents=True, exist_ok=True)
-    container(signals, data_record_duration=1.0, annotations=annotations).write(path)
+    container(signals, data_record_duration=record_s, annotations=annotations).write(path)
     return path
+
+
+def _data_record(fps: float) -> tuple[int, float]:
+    """(frames per EDF data record, record duration in s), or (0, 0) when no short record fits.
+
+    The duration must survive the header's 8-character text field closely enough that a reader
+    gets ``fps`` back: ``round(fps)`` frames per record gives 1 s or, at NTSC rates, 1.001 s.
+    The tolerance (1e-7) admits Blender's NTSC rates, whose ``fps_base`` is a float32.
+    """
+    frames = max(1, int(round(fps)))
+    record_s = float(f"{frames / fps:.6f}")
+    return (frames, record_s) if abs(frames / record_s - fps) <= 1e-7 * fps else (0, 0.0)
 
 
 def read_track_edf(path: str | Path) -> Track:

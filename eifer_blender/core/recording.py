@@ -735,11 +735,11 @@ def _write_bdf(recording: Recording, path: Path) -> None:
 
 
 def write_envelopes(track, path: str | Path) -> Path:
-    """Write a :class:`~eifer_blender.core.tracks.MuscleTrack` as CSV or EDF.
+    """Write a :class:`~eifer_blender.core.tracks.MuscleTrack` as CSV, EDF or BDF.
 
     CSV: frames × channels with a ``time_s`` column and ``#`` lines giving fps, units, start
-    and space. EDF: one signal per channel at the frame rate via ``mne.export.export_raw``
-    (``edfio``); names are preserved, physical dimension ``uV`` (or none when normalised).
+    and space. EDF/BDF: one signal per channel at the frame rate, physical dimension ``uV``
+    (none when normalised), by :func:`eifer_blender.core.bids.write_track_edf`.
     """
     path = Path(path)
     fmt = file_format(path, for_writing=True)
@@ -750,25 +750,27 @@ def write_envelopes(track, path: str | Path) -> Path:
         _write_csv(path, values.T, list(track.names), float(track.fps), kind="envelope",
                    units=track.units, start_s=float(track.start_s),
                    extra={"fps": repr(float(track.fps)), "space": track.space})
-    elif fmt == "EDF":
-        import mne
+    elif fmt in ("EDF", "BDF"):
+        from .bids import write_track_edf
 
-        scale = 1e-6 if track.units == "uV" else 1.0
-        ch_type = "emg" if track.units == "uV" else "misc"
-        info = mne.create_info(list(track.names), float(track.fps), ch_type)
-        raw = mne.io.RawArray(values.T * scale, info, verbose="error")
-        mne.export.export_raw(path, raw, fmt="edf", add_ch_type=True,
-                              physical_range="channelwise", overwrite=True, verbose="error")
+        write_track_edf(track, path)
     else:
-        raise InputError(f"{path}: envelopes can be written as .csv or .edf")
+        raise InputError(f"{path}: envelopes can be written as .csv, .edf or .bdf")
     return path
 
 
 def read_envelopes(path: str | Path, *, fps: float | None = None):
-    """Read envelopes written by :func:`write_envelopes` (or an MMM-style CSV) as a MuscleTrack."""
+    """Read envelopes written by :func:`write_envelopes` (or an MMM-style CSV) as a MuscleTrack.
+
+    ``fps`` gives the frame rate of a CSV without an ``fps`` line; EDF/BDF files carry theirs.
+    """
     from .montage import resolve_space
     from .tracks import MuscleTrack
 
+    if Path(path).suffix.lower() in (".edf", ".bdf"):
+        from .bids import read_track_edf
+
+        return read_track_edf(path)
     rec = read_recording(path, csv_kind="envelope", rate_hz=fps)
     if rec.meta.get("format") == "CSV":
         units = rec.meta.get("units", "uV")

@@ -59,3 +59,22 @@ def test_bad_files_report_and_change_nothing(blender, recording_path, tmp_path, 
     with pytest.raises(RuntimeError, match="unsupported|format|CSV file"):
         bpy.ops.eifer.import_emg(filepath=str(tmp_path / "notes.txt"))
     assert _state() == before
+
+
+@pytest.mark.parametrize("file_format", ["CSV", "EDF", "BDF"])
+def test_exported_curves_read_back_as_the_imported_envelopes(blender, recording_path, tmp_path, file_format):
+    emg_object, recording_io = _ext("blender.emg_object"), _ext("core.recording")
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.001  # NTSC: EDF needs 1.001 s data records
+    assert bpy.ops.eifer.import_emg(filepath=str(recording_path)) == {"FINISHED"}
+    obj = scene.eifer.recording
+    bpy.context.view_layer.objects.active = obj
+    target = tmp_path / "curves"
+    assert bpy.ops.eifer.export_envelopes(filepath=str(target), file_format=file_format) == {"FINISHED"}
+    keyed = emg_object.read_emg_object(obj)
+    back = recording_io.read_envelopes(target.with_suffix("." + file_format.lower()))
+    assert (back.names, back.units, back.n_frames) == (keyed.names, "uV", keyed.n_frames)
+    assert back.fps == pytest.approx(30 / 1.001, rel=1e-7)  # fps_base is a float32 in Blender
+    levels = {"CSV": np.inf, "EDF": 65535, "BDF": 16777215}[file_format]
+    quantum = np.ptp(keyed.values, axis=0) / levels
+    assert np.all(np.abs(back.values - keyed.values) <= quantum + 1e-6 * np.abs(keyed.values) + 1e-9)

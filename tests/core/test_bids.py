@@ -104,14 +104,31 @@ def test_bad_labels_and_formats_are_refused_before_writing(tmp_path):
         write_bids_emg(_track(), tmp_path, subject="0_1")
     with pytest.raises(InputError, match="EDF or BDF"):
         write_bids_emg(_track(), tmp_path, data_format="fif")
-    with pytest.raises(InputError, match="whole-number frame rate"):
-        write_track_edf(_track(fps=29.97), tmp_path / "x.edf")
+    with pytest.raises(InputError, match="whole number of frames per data record"):
+        write_track_edf(_track(fps=24.5), tmp_path / "x.edf")
+    assert not (tmp_path / "x.edf").exists()
     bad = _track()
     bad.values[3, 2] = np.nan
     with pytest.raises(InputError, match="NaN"):
         write_bids_emg(bad, tmp_path)
     assert not any(tmp_path.iterdir())
     assert bids_basename("01", "face", acquisition="inferred", run=3) == "sub-01_task-face_acq-inferred_run-03"
+
+
+@pytest.mark.parametrize("fps", [30.0, 24.0, 30000 / 1001, 60000 / 1001])
+@pytest.mark.parametrize("units", ["uV", "normalised"])
+def test_every_edf_writer_and_reader_of_envelopes_agree(tmp_path, fps, units):
+    """write_envelopes / write_track_edf and read_envelopes / read_track_edf are one format:
+    values, units, frame count and rate come back whichever pair is used (NTSC rates too)."""
+    track = _track(units, n_frames=50, fps=fps)
+    quantum = np.ptp(track.values, axis=0) / 65535
+    for writer in (write_envelopes, write_track_edf):
+        path = writer(track, tmp_path / f"{writer.__name__}.edf")
+        for reader in (read_envelopes, read_track_edf):
+            back = reader(path)
+            assert (back.units, back.n_frames, back.names) == (units, 50, FRIDLUND22), (writer, reader)
+            assert back.fps == pytest.approx(fps, rel=1e-12)
+            assert np.all(np.abs(back.values - track.values) <= quantum + 1e-9), (writer, reader)
 
 
 def test_csv_export_keeps_fps_units_and_values(tmp_path):
