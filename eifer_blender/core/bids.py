@@ -150,6 +150,7 @@ def write_track_edf(track: Track, path: str | Path) -> Path:
     if frames_per_record == 0:
         raise InputError(f"{path}: EDF/BDF need a whole number of frames per data record, which "
                          f"{fps:g} fps does not give (whole-number and NTSC rates do); export CSV instead")
+    rate_hz = frames_per_record / record_s  # the rate the header states; fps to within 1e-7
     values = np.asarray(track.values, dtype=np.float64)
     if track.n_frames == 0 or not np.isfinite(values).all():
         raise InputError(f"{path}: the curves are empty or hold NaN/infinite values")
@@ -167,10 +168,10 @@ def write_track_edf(track: Track, path: str | Path) -> Path:
         lo, hi = float(row.min()), float(row.max())
         if hi - lo < 1e-9:  # a flat channel still needs a non-empty range
             lo, hi = lo - 1.0, hi + 1.0
-        signals.append(signal_type(row, frames_per_record / record_s, label=f"{'EMG' if microvolts else 'MISC'} {name}",
+        signals.append(signal_type(row, rate_hz, label=f"{'EMG' if microvolts else 'MISC'} {name}",
                                    physical_dimension="uV" if microvolts else "",
                                    physical_range=(lo, hi)))
-    annotations = [edfio.EdfAnnotation(n / fps, (padded_n - n) / fps, "BAD_ACQ_SKIP")] if padded_n > n else []
+    annotations = [edfio.EdfAnnotation(n / rate_hz, (padded_n - n) / rate_hz, "BAD_ACQ_SKIP")] if padded_n > n else []
     if track.start_s:  # EDF has no sub-second start offset of its own: keep the track's clock
         annotations.insert(0, edfio.EdfAnnotation(0.0, None, f"{START_ANNOTATION}{float(track.start_s)!r}"))
     container = edfio.Bdf if suffix == ".bdf" else edfio.Edf
