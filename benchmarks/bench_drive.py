@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._blender import bpy, empty_scene
-from eifer_blender.blender import keyframes
-from eifer_blender.blender.drive import drive
-from eifer_blender.blender.rig_openhead import build_open_head
+from eifer_blender.blender.anim import keyframes
+from eifer_blender.blender.jobs.drive import drive
+from eifer_blender.blender.rigs.openhead import build_open_head
+from eifer_blender.core.expression.spaces import ARKIT52
 from eifer_blender.core.recording import write_recording
-from eifer_blender.core.spaces import ARKIT52
-from eifer_blender.core.synthesis import simulate_session
+from eifer_blender.core.simulator.session import simulate_session
 
 N_FRAMES = 108_000  # one hour at 30 fps
 SUBSET_FRAMES = 2_000

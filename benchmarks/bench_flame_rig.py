@@ -49,9 +49,16 @@ def _floor_mesh(bpy, model, n_keys: int) -> None:
 def rows() -> list[dict]:
     import bpy
 
-    from eifer_blender.blender import rig_flame
-    from eifer_blender.core.flame import flame_forward, flame_model_from_arrays
-    from eifer_blender.core.flame_params import FlameParams, read_flame_params, write_flame_params
+    from eifer_blender.blender.rigs import flame as rig_flame
+    from eifer_blender.blender.rigs import flame_build
+    from eifer_blender.blender.rigs import flame_keys
+    from eifer_blender.core.expression.flame_files import (
+        read_flame_params,
+        write_flame_params,
+    )
+    from eifer_blender.core.expression.flame_params import FlameParams
+    from eifer_blender.core.heads.flame_file import flame_model_from_arrays
+    from eifer_blender.core.heads.flame_model import flame_forward
     from tests.flame_fixtures import REAL_SIZES, make_flame_arrays
 
     arrays = make_flame_arrays(**REAL_SIZES, seed=0)
@@ -61,9 +68,9 @@ def rows() -> list[dict]:
     n_keys = model.n_shape + model.n_expression + 9 * (model.n_joints - 1)
     floor_s, _ = _timed(lambda: _floor_mesh(bpy, model, n_keys))
     bpy.ops.wm.read_homefile(use_empty=True)
-    build_s, rig = _timed(lambda: rig_flame.build_flame_rig(
+    build_s, rig = _timed(lambda: flame_build.build_flame_rig(
         model, bpy.context.scene.collection, n_shape=300, n_expression=100))
-    n_drivers = len(rig_flame.rig_drivers(rig))
+    n_drivers = len(flame_build.rig_drivers(rig))
 
     rng = np.random.default_rng(0)
     n_frames = 1800
@@ -77,7 +84,7 @@ def rows() -> list[dict]:
         read_s, read_back = _timed(lambda: read_flame_params(csv), repeat=2)
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 30, 1.0
-    key_s, _ = _timed(lambda: rig_flame.key_flame_params(rig, read_back))
+    key_s, _ = _timed(lambda: flame_keys.key_flame_params(rig, read_back))
 
     frames = iter(range(2, 2 + 20))
 

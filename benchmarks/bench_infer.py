@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._blender import bpy, empty_scene
-from eifer_blender.blender import infer, rig_arkit
-from eifer_blender.blender.rig_openhead import build_open_head
+from eifer_blender.blender.jobs import infer
+from eifer_blender.blender.rigs import arkit as rig_arkit
+from eifer_blender.blender.rigs.openhead import build_open_head
+from eifer_blender.core.expression.spaces import ARKIT52, ARKIT_OBSERVABLE
 from eifer_blender.core.network import shipped_model_path
-from eifer_blender.core.spaces import ARKIT52, ARKIT_OBSERVABLE
 from eifer_blender.core.tracks import ExpressionTrack
 
 FPS = 30
@@ -28,8 +29,8 @@ def _linear_model(folder: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from eifer_blender.core.montage import FRIDLUND22
     from eifer_blender.core.network import ModelMetadata
+    from eifer_blender.core.recording.montage import FRIDLUND22
 
     rng = np.random.default_rng(0)
     n_in = len(ARKIT_OBSERVABLE)
@@ -68,10 +69,10 @@ def rows():
     binding = rig_arkit.arkit_binding(head)
     frames = np.arange(1, n_frames + 1)
     started = time.perf_counter()
-    infer.sample_arkit_shapes(head, binding, frames, scene)
+    rig_arkit.sample_from_curves(head, binding, frames, scene)
     fast = time.perf_counter() - started
     started = time.perf_counter()
-    rig_arkit.sample_shape_keys(head, binding, frames[:BASELINE_FRAMES], scene)
+    rig_arkit.sample_by_stepping(head, binding, frames[:BASELINE_FRAMES], scene)
     stepping = (time.perf_counter() - started) * n_frames / BASELINE_FRAMES
 
     shipped = shipped_model_path("arkit2emg")

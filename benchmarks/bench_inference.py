@@ -32,8 +32,8 @@ def _torch_twin(path: Path):
     import torch
     from onnx import numpy_helper
 
-    from models.nets import NetConfig, WindowNet
     from eifer_blender.core.network import ModelMetadata
+    from models.nets import NetConfig, WindowNet
 
     model = onnx.load(str(path))
     props = {p.key: p.value for p in model.metadata_props}

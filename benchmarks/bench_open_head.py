@@ -1,10 +1,9 @@
 """Adding the open head: the foreach_set builder against per-vertex Python assignment."""
 import time
 
-
 from benchmarks._blender import bpy, empty_scene
-from eifer_blender.blender.rig_openhead import build_open_head
-from eifer_blender.core.openhead import load_open_head
+from eifer_blender.blender.rigs.openhead import build_open_head
+from eifer_blender.core.heads.openhead import load_open_head
 
 
 def _naive_shape_keys(obj, head):

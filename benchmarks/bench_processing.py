@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _bank(seed: int = 0) -> tuple[np.ndarray, list[str]]:
     """44 monopolar channels (22 sites x 2 electrodes) of 10 s, periodic: Shwedyk carriers with
     bursts (µV), common 50 Hz hum and electrode offsets."""
-    from eifer_blender.core.montage import FRIDLUND22
+    from eifer_blender.core.recording.montage import FRIDLUND22
 
     rng = np.random.default_rng(seed)
     n = int(BANK_S * RATE_HZ)
@@ -89,7 +89,7 @@ def _peak_rss_mb() -> float:
 
 
 def _child_ours() -> dict:
-    from eifer_blender.core.processing import ProcessingSettings, process_source
+    from eifer_blender.core.envelopes import ProcessingSettings, process_source
     from eifer_blender.core.recording import RecordingSource
 
     bank, names = _bank()
@@ -106,7 +106,7 @@ def _child_ours() -> dict:
 def _child_naive() -> dict:
     import mne
 
-    from eifer_blender.core.montage import FRIDLUND22
+    from eifer_blender.core.recording.montage import FRIDLUND22
 
     mne.set_log_level("ERROR")
     bank, _ = _bank()
@@ -129,7 +129,7 @@ def _child_naive() -> dict:
 
 
 def _child_seams() -> dict:
-    from eifer_blender.core.processing import ProcessingSettings, process_source
+    from eifer_blender.core.envelopes import ProcessingSettings, process_source
     from eifer_blender.core.recording import RecordingSource
 
     bank, names = _bank()

@@ -23,8 +23,9 @@ def _timed(fn):
 
 
 def rows() -> list[dict]:
-    from eifer_blender.core.physiology import UNIT_NAMES
-    from eifer_blender.core.synthesis import simulate_session, synthesize_emg
+    from eifer_blender.core.simulator.physiology import UNIT_NAMES
+    from eifer_blender.core.simulator.session import simulate_session
+    from eifer_blender.core.simulator.synthesis import synthesize_emg
 
     simulate_session("mixed", 1, 2.0, rate_hz=RATE_HZ)  # warm-up: imports, FFT plans
     session_s, session = _timed(lambda: simulate_session("mixed", 1, DURATION_S, rate_hz=RATE_HZ, seed=0))

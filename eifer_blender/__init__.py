@@ -4,16 +4,40 @@
 This package is both the Blender extension (``register``/``unregister``) and a plain Python
 package (``python -m eifer_blender``, ``eifer_blender.core``). Nothing here imports ``bpy`` at
 import time, so the bpy-free core works without Blender.
+
+Layout, by stage of the data path: ``core/`` (no bpy) — ``recording`` → ``envelopes`` →
+``network`` → ``expression`` → ``heads`` → ``trackfiles`` → ``pipeline`` → ``analysis``,
+``simulator``; ``blender/`` — ``anim`` → ``rigs`` → ``jobs`` → ``ui``; ``cli/`` on top of both.
 """
+
+_cli_handle = None
+
+
+def _run_cli(argv):
+    from .cli import main
+
+    return main(argv)
 
 
 def register():
-    from .blender import registration
+    """Register the user interface and the ``blender --command eifer`` command line."""
+    global _cli_handle
+    import bpy
 
-    registration.register()
+    from .blender import ui
+
+    ui.register()
+    if hasattr(bpy.utils, "register_cli_command"):  # Blender 4.2+
+        _cli_handle = bpy.utils.register_cli_command("eifer", _run_cli)
 
 
 def unregister():
-    from .blender import registration
+    global _cli_handle
+    import bpy
 
-    registration.unregister()
+    from .blender import ui
+
+    if _cli_handle is not None:
+        bpy.utils.unregister_cli_command(_cli_handle)
+        _cli_handle = None
+    ui.unregister()

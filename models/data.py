@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from eifer_blender.core.processing import normalise_envelopes
+from eifer_blender.core.envelopes import normalise_envelopes
+from eifer_blender.core.network.windows import window_offsets
 from eifer_blender.core.tracks import ExpressionTrack, MuscleTrack
-from eifer_blender.core.windows import window_offsets
 
 SPLITS = ("train", "val", "test")
 
@@ -97,7 +97,7 @@ class WindowBank:
 
     Each clip is stored once, edge padded by the window's reach on both sides, in one
     contiguous array; a window is gathered by index when a batch is drawn. Windows never cross
-    clip boundaries and are padded exactly as :func:`eifer_blender.core.windows.make_windows`
+    clip boundaries and are padded exactly as :func:`eifer_blender.core.network.windows.make_windows`
     pads them at runtime. Envelopes in µV are normalised per clip with ``emg_normalisation``
     through ``processing.normalise_envelopes``, the runtime's function.
     """

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eifer_blender.core import physiology
+from eifer_blender.core.analysis.metrics import MetricTable, score, spearman
+from eifer_blender.core.analysis.plots import pyplot, save_figure
 from eifer_blender.core.errors import EiferError
-from eifer_blender.core.metrics import MetricTable, score, spearman
+from eifer_blender.core.expression.spaces import ARKIT52, ARKIT_OBSERVABLE
 from eifer_blender.core.network import Model, load_model
-from eifer_blender.core.spaces import ARKIT52, ARKIT_OBSERVABLE
+from eifer_blender.core.simulator import physiology
 
 from .data import DataSet, WindowBank
 from .train import _parse_override, channel_names, load_config, load_dataset, resolve
@@ -199,8 +200,9 @@ def oracle_scores(config: dict, dataset: DataSet, split: str = "test", fit_split
     """
     from scipy.ndimage import uniform_filter1d
 
-    from eifer_blender.core import physiology, synthesis
-    from eifer_blender.core.montage import FRIDLUND22
+    from eifer_blender.core.recording.montage import FRIDLUND22
+    from eifer_blender.core.simulator import physiology
+    from eifer_blender.core.simulator import session as sim_session
 
     from .simdata import data_settings, session_seed
 
@@ -212,7 +214,7 @@ def oracle_scores(config: dict, dataset: DataSet, split: str = "test", fit_split
     def sessions(split_name):
         for clip in dataset.clips_of(split_name):
             subject = int(clip.subject.lstrip("S"))
-            session = synthesis.simulate_session(
+            session = sim_session.simulate_session(
                 clip.protocol, subject, float(settings["duration_s"]), float(settings["rate_hz"]),
                 float(settings["fps"]), seed=session_seed(settings["seed"], subject, clip.protocol))
             n = clip.n_frames
@@ -237,7 +239,7 @@ def oracle_scores(config: dict, dataset: DataSet, split: str = "test", fit_split
         pred = np.clip(x_test @ coef, 0.0, 1.0)
         space = dataset.clips[0].expression.space
     else:
-        from eifer_blender.core.processing import normalise_envelopes
+        from eifer_blender.core.envelopes import normalise_envelopes
 
         spec = dataset.emg_normalisation
         preds, truths = [], []
@@ -293,11 +295,7 @@ def format_table(ev: Evaluation, markdown: bool = False, oracle: dict | None = N
 
 def plot_clip(ev: Evaluation, path, clip_index: int = 0, n_outputs: int = 6) -> Path:
     """PNG of predicted vs true curves for one clip of the split (the outputs that move most)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     clip, truth, predicted, baseline = ev.clips[clip_index % len(ev.clips)]
     order = np.argsort(-truth.std(axis=0))[:n_outputs]
     times = np.arange(len(truth)) / ev.model.fps
@@ -311,12 +309,7 @@ def plot_clip(ev: Evaluation, path, clip_index: int = 0, n_outputs: int = 6) -> 
     axes[0, 0].set_title(f"{ev.model.path.name}: {ev.split} clip {clip.key} (subject {clip.subject}, {clip.protocol})",
                          fontsize=9)
     axes[-1, 0].set_xlabel("time (s)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=72)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=72)
 
 
 def main(argv=None) -> int:

@@ -26,9 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.montage import FRIDLUND22, FRIDLUND_MUSCLES
-from eifer_blender.core.spaces import (ARKIT52, FLAME_EXP, FLAME_EXPRESSION_NAMES,
-                                       match_arkit_names)
+from eifer_blender.core.expression.spaces import (
+    ARKIT52,
+    FLAME_EXP,
+    FLAME_EXPRESSION_NAMES,
+    match_arkit_names,
+)
+from eifer_blender.core.recording.montage import FRIDLUND22, FRIDLUND_MUSCLES
 from eifer_blender.core.tracks import ExpressionTrack, MuscleTrack
 
 from .data import Clip
@@ -242,8 +246,7 @@ def mmm_dataset(data: dict):
     The envelopes are the release's (EIFER's chain, which ``processing.ProcessingSettings()``
     reproduces by default), normalised per session with ``processing.normalise_envelopes``.
     """
-    from eifer_blender.core.processing import (ProcessingSettings, normalisation_references,
-                                               normalise_envelopes)
+    from eifer_blender.core.envelopes import ProcessingSettings, normalisation_references, normalise_envelopes
 
     from .data import DataSet, subject_split
 

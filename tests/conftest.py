@@ -26,18 +26,24 @@ if str(REPO_ROOT) not in sys.path:
 
 def _enable_extension():
     import bpy  # first: addon_utils is a module of the Blender that bpy brings
-    import addon_utils
+    import addon_utils  # noqa: I001
 
     repo_dir = Path(_USER_RESOURCES) / "dev_extensions"
-    repo_dir.mkdir(exist_ok=True)
-    link = repo_dir / EXTENSION_ID
-    if not link.exists():
-        link.symlink_to(REPO_ROOT / EXTENSION_ID, target_is_directory=True)
+    _link_extension(repo_dir / EXTENSION_ID)
     repos = bpy.context.preferences.extensions.repos
     if REPO_MODULE not in [r.module for r in repos]:
         repos.new(name="EIFER dev", module=REPO_MODULE, custom_directory=str(repo_dir), source="USER")
     addon_utils.enable(EXTENSION_MODULE, default_set=True, handle_error=_raise)
     return sys.modules[EXTENSION_MODULE]
+
+
+def _link_extension(folder: Path) -> None:
+    """The extension as Blender installs it: the package's files plus the top-level manifest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in [*(REPO_ROOT / EXTENSION_ID).iterdir(), REPO_ROOT / "blender_manifest.toml"]:
+        link = folder / entry.name
+        if entry.name != "__pycache__" and not link.exists():
+            link.symlink_to(entry, target_is_directory=entry.is_dir())
 
 
 def _raise(exc):

@@ -17,28 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="put both on one scale first (default auto: percentile when the units differ)")
 
 
-def _read(path: str):
-    from pathlib import Path
-
-    from ..core.bids import read_track_edf
-    from ..core.errors import InputError
-    from ..core.recording import read_envelopes
-
-    suffix = Path(path).suffix.lower()
-    if not Path(path).is_file():
-        raise InputError(f"{path}: file not found")
-    if suffix in (".edf", ".bdf"):
-        return read_track_edf(path)
-    if suffix == ".csv":
-        return read_envelopes(path)
-    raise InputError(f"{path}: expected .csv, .edf or .bdf")
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..core.compare import compare_tracks, write_metrics_csv
-    from ..core.metrics import METRIC_NAMES
+    from ..core.analysis.compare import compare_tracks, write_metrics_csv
+    from ..core.analysis.metrics import METRIC_NAMES
+    from ..core.trackfiles import read_track
 
-    recorded, inferred = _read(args.recorded), _read(args.inferred)
+    recorded, inferred = read_track(args.recorded), read_track(args.inferred)
     result = compare_tracks(recorded, inferred, scaling=args.scaling)
     print(f"{len(result.names)} channels, {result.recorded.n_frames} frames at {result.recorded.fps:g} fps, "
           f"scaling {result.scaling}")
@@ -51,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         print(f"wrote {write_metrics_csv(result, args.csv, recorded_label=args.recorded, inferred_label=args.inferred)}")
     if args.png:
-        from ..core.plots import plot_comparison
+        from ..core.analysis.plots import plot_comparison
 
         print(f"wrote {plot_comparison(result.recorded, result.inferred, args.png)}")
     return 0

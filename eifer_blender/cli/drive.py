@@ -7,7 +7,7 @@ HELP = "drive a face from an sEMG recording and save the animated .blend (option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._scene import add_render_arguments
+    from ._args import add_render_arguments
 
     parser.add_argument("--emg", required=True, metavar="FILE", help="the recording (EDF, BDF, BrainVision, XDF, CSV, …)")
     parser.add_argument("--rig", default="openhead", help="'openhead' (default): add the shipped CC0 head")
@@ -31,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..blender.drive import drive
-    from ._scene import find_face, open_scene, parse_frames, render, save_blend
+    from ..blender.jobs.drive import drive
+    from ..blender.jobs.scene import find_face, open_scene, render, save_blend
+    from ._args import parse_frames
 
     frames = parse_frames(args.frames)
     scene = open_scene(args.blend, args.fps if args.fps or args.blend else 30.0)
@@ -51,11 +52,11 @@ def run(args: argparse.Namespace) -> int:
     blend = save_blend(args.out)
     print(f"saved {blend}")
     if args.plot:
-        from ..core.plots import plot_drive
+        from ..core.analysis.plots import plot_drive
 
         truth = None
         if args.truth:
-            from ..core.synthesis import read_truth
+            from ..core.simulator.session import read_truth
 
             truth = read_truth(args.truth).arkit
         print(f"plot {plot_drive(report.result.envelopes, report.result.expression, args.plot, truth=truth)}")

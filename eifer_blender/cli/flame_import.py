@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _find_rigs(bpy, name):
-    from ..blender.rig_flame import MESH_TAG_VALUE, RIG_TAG, find_flame_rig
+    from ..blender.rigs.flame import MESH_TAG_VALUE, RIG_TAG, find_flame_rig
     from ..core.errors import InputError
 
     if name is not None:
@@ -51,10 +51,12 @@ def _find_rigs(bpy, name):
 def run(args: argparse.Namespace) -> int:
     import bpy
 
-    from ..blender.rig_flame import build_flame_rig, key_flame_params, scene_fps
+    from ..blender.anim.keyframes import scene_fps
+    from ..blender.rigs.flame_build import build_flame_rig
+    from ..blender.rigs.flame_keys import key_flame_params
     from ..core.errors import InputError
-    from ..core.flame import load_flame_model
-    from ..core.flame_params import read_flame_params
+    from ..core.expression.flame_files import read_flame_params
+    from ..core.heads.flame_file import load_flame_model
 
     out = Path(args.out)
     if out.suffix.lower() != ".blend":

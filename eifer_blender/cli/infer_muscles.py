@@ -28,11 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..blender.infer import infer_muscles
-    from ..core.bids import write_bids_emg, write_track_edf
+    from ..blender.jobs.infer import infer_muscles
+    from ..blender.jobs.scene import find_face, open_scene, save_blend
     from ..core.errors import InputError
-    from ..core.recording import write_envelopes
-    from ._scene import find_face, open_scene, parse_frames, save_blend
+    from ..core.trackfiles import write_bids_emg, write_track
+    from ._args import parse_frames
 
     out = Path(args.out)
     if out.suffix.lower() not in (".csv", ".edf", ".bdf"):
@@ -53,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {report.model.provider_note}")
     if report.missing_shapes:
         print(f"note: {face.name} has no shape key for {', '.join(report.missing_shapes)} (read as 0)")
-    written = [write_envelopes(muscles, out) if out.suffix.lower() == ".csv" else write_track_edf(muscles, out)]
+    written = [write_track(muscles, out)]
     if args.edf:
-        written.append(write_track_edf(muscles, args.edf))
+        written.append(write_track(muscles, args.edf))
     if args.bids:
         files = write_bids_emg(muscles, args.bids, subject=args.subject, session=args.session, task=args.task,
                                acquisition="inferred")
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     if args.save:
         if args.heatmap:
-            from ..blender.heatmap import COLOUR_MAP, enable_heatmap
+            from ..blender.jobs.heatmap import COLOUR_MAP, enable_heatmap
 
             enable_heatmap(face, report.emg_object)
             print(f"heatmap on {face.name}: {COLOUR_MAP}")

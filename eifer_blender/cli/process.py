@@ -63,9 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.envelopes import ProcessingSettings, process_source
     from ..core.errors import InputError
-    from ..core.processing import ProcessingSettings, process_source
-    from ..core.recording import file_format, open_recording, write_envelopes
+    from ..core.recording import file_format, open_recording
+    from ..core.trackfiles import write_track
 
     if file_format(args.out, for_writing=True) not in ("CSV", "EDF", "BDF"):
         raise InputError(f"{args.out}: envelopes can be written as .csv, .edf or .bdf")
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     source = open_recording(args.emg, rate_hz=args.rate, csv_kind=args.csv_kind)
     track = process_source(source, args.fps, settings, start_s=args.start, n_frames=args.frames)
-    path = write_envelopes(track, args.out)
+    path = write_track(track, args.out)
     print(f"{path}: {track.n_frames} frames x {len(track.names)} channels at {track.fps:g} fps "
           f"({track.space}, {track.units}) from {source.n_channels} channels, "
           f"{source.duration_s:.1f} s at {source.rate_hz:g} Hz, in {time.perf_counter() - started:.1f} s")

@@ -19,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..blender.jobs.scene import open_scene, render
     from ..core.errors import InputError
-    from ._scene import open_scene, parse_frames, render
+    from ._args import parse_frames
 
     out = Path(args.out)
     if out.suffix.lower() not in (".mp4", ".png"):
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     scene = open_scene(args.blend, None)
     face = _face(scene, args.object)
     if out.suffix.lower() == ".png":
-        from ..blender.render import render_still, setup_stage
+        from ..blender.jobs.render import render_still, setup_stage
 
         setup_stage(scene, face, resolution_px=args.resolution,
                     engine={"workbench": "BLENDER_WORKBENCH", "cycles": "CYCLES"}[args.engine])
@@ -40,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _face(scene, name):
+    from ..blender.jobs.scene import find_face
     from ..core.errors import InputError
-    from ._scene import find_face
 
     if name:
         return find_face("openhead", name, scene)

@@ -7,7 +7,7 @@ HELP = "simulate a facial sEMG recording (Fridlund-22) with its ground-truth fac
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..core.physiology import PROTOCOLS
+    from ..core.simulator.physiology import PROTOCOLS
 
     parser.add_argument("--protocol", choices=PROTOCOLS, default="emotions",
                         help="what the simulated person does (default: emotions)")
@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
     from ..core.recording import file_format
-    from ..core.synthesis import make_subject, simulate_session, write_session
+    from ..core.simulator.session import simulate_session, write_session
+    from ..core.simulator.synthesis import make_subject
 
     file_format(args.out, for_writing=True)  # refuse an unknown file type before the work
     if args.duration <= 0:

@@ -11,3 +11,11 @@ class InputError(EiferError):
 
 class ModelMismatchError(InputError):
     """A model does not fit the recording or rig (channels, space, fps)."""
+
+
+class FlameModelError(InputError):
+    """A FLAME model file is missing, damaged, malformed or not a FLAME model."""
+
+
+class UnsafePickleError(FlameModelError):
+    """A pickle asked to run something a FLAME model never needs; nothing of it was run."""

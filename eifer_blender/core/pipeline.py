@@ -2,7 +2,7 @@
 
 Forward: file → Recording → envelopes at the scene's fps → EMG2Exp → expression track, conditioned
 (smoothing, rest floor, gain/offset, key reduction) for keyframing. Reverse: expression track → Exp2EMG →
-muscle track. Blender only reads and writes at the ends (``blender/drive.py``, ``blender/infer.py``).
+muscle track. Blender only reads and writes at the ends (``blender/jobs/drive.py``, ``blender/jobs/infer.py``).
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import curves
+from .envelopes import process_recording
 from .errors import InputError, ModelMismatchError
-from .network import Model, load_model, shipped_model_path
-from .processing import process_recording
+from .expression import curves
+from .network import Model, resolve_model
 from .recording import Recording, RecordingSource, open_recording
 from .tracks import ExpressionTrack, MuscleTrack
 
@@ -51,15 +51,6 @@ class DriveResult:
     model: Model
 
 
-def resolve_model(model: Model | str | Path | None, default: str, providers: str = "auto") -> Model:
-    """A loaded model: given, a path, a shipped name (``"emg2arkit"``), or the default shipped one."""
-    if isinstance(model, Model):
-        return model
-    if model is None or str(model) in ("emg2arkit", "arkit2emg"):
-        return load_model(shipped_model_path(str(model or default)), providers=providers)
-    return load_model(model, providers=providers)
-
-
 def _per_shape(value, names, default: float) -> np.ndarray:
     """One value per output shape from a scalar or a ``{shape: value}`` dict (others: default)."""
     if isinstance(value, dict):
@@ -94,10 +85,7 @@ def emg_to_expression(recording: Recording | RecordingSource | str | Path, setti
         Unreadable recording, channels the model needs but the recording lacks (named), a model
         of the wrong direction, an empty or non-overlapping frame range.
     """
-    model = resolve_model(model, "emg2arkit", providers)
-    if model.direction != "emg2exp":
-        raise ModelMismatchError(f"{model.path.name} maps {model.metadata.input_space} to "
-                                 f"{model.metadata.output_space}; driving a face needs an EMG→expression model")
+    model = resolve_model(model, "emg2arkit", providers).require(direction="emg2exp", purpose="driving a face")
     if curves.check_rest_floor(settings.rest_floor) > 0 and model.metadata.output_space != "arkit52":
         raise ModelMismatchError(f"a rest floor applies to ARKit weights (0–1); {model.path.name} outputs "
                                  f"{model.metadata.output_space} coefficients, which are signed: set it to 0")
@@ -128,8 +116,5 @@ def emg_to_expression(recording: Recording | RecordingSource | str | Path, setti
 def expression_to_muscles(expression: ExpressionTrack, model: Model | str | Path | None = None, *,
                           providers: str = "auto") -> MuscleTrack:
     """Run the reverse path: expression track → Exp2EMG → muscle track at the same frames."""
-    model = resolve_model(model, "arkit2emg", providers)
-    if model.direction != "exp2emg":
-        raise ModelMismatchError(f"{model.path.name} maps {model.metadata.input_space} to "
-                                 f"{model.metadata.output_space}; inferring muscles needs an expression→EMG model")
+    model = resolve_model(model, "arkit2emg", providers).require(direction="exp2emg", purpose="inferring muscles")
     return model.run(expression)

@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def frame_times_s(n_frames: int, fps: float, start_s: float = 0.0) -> np.ndarray:
+    """Times in seconds of ``n_frames`` frames at ``fps`` starting at ``start_s``: ``start_s + k / fps``."""
+    return start_s + np.arange(n_frames) / float(fps)
+
+
 @dataclass
 class Track:
     values: np.ndarray  # (frames, channels)
@@ -42,7 +47,7 @@ class Track:
 
     @property
     def times_s(self) -> np.ndarray:
-        return self.start_s + np.arange(self.n_frames) / self.fps
+        return frame_times_s(self.n_frames, self.fps, self.start_s)
 
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.names.index(name)]

@@ -3,7 +3,6 @@ import importlib
 import subprocess
 import sys
 
-
 from tests.conftest import EXTENSION_MODULE, REPO_ROOT
 
 
@@ -13,7 +12,7 @@ def _run_module(*argv, cwd=None):
 
 
 def test_blender_command_is_the_same_cli_with_its_exit_codes(blender, tmp_path):
-    registration = importlib.import_module(f"{EXTENSION_MODULE}.blender.registration")
+    registration = importlib.import_module(EXTENSION_MODULE)  # the package registers the command
     assert registration._cli_handle is not None  # registered with bpy.utils.register_cli_command
     run = registration._run_cli
     assert run(["--help"]) == 0

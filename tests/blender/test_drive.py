@@ -16,9 +16,9 @@ def _ext(name):
 
 def _simulated_edf(tmp_path_factory, protocol):
     """A held-out simulated subject (training uses ids >= 100) doing ``protocol``, as EDF."""
-    synthesis = _ext("core.synthesis")
+    sim_session = _ext("core.simulator.session")
     recording_io = _ext("core.recording")
-    session = synthesis.simulate_session(protocol, subject=7, duration_s=40.0, rate_hz=2048.0, fps=60.0, seed=3)
+    session = sim_session.simulate_session(protocol, subject=7, duration_s=40.0, rate_hz=2048.0, fps=60.0, seed=3)
     path = tmp_path_factory.mktemp("drive") / f"subject7_{protocol}.edf"
     recording_io.write_recording(session.recording, path)
     return session, path
@@ -43,9 +43,9 @@ def _open_head():
 
 def _driven_and_truth(session, path, **drive_options):
     """Drive the open head at 30 fps; shape-key values read back from Blender per frame + truth."""
-    drive = _ext("blender.drive")
-    rig_arkit = _ext("blender.rig_arkit")
-    windows = _ext("core.windows")
+    drive = _ext("blender.jobs.drive")
+    rig_arkit = _ext("blender.rigs.arkit")
+    windows = _ext("core.network.windows")
     scene = bpy.context.scene
     scene.render.fps = 30
     face = _open_head()
@@ -93,16 +93,16 @@ def test_observable_shapes_move_when_and_as_much_as_the_truth_with_a_rest_floor(
     report, sampled, truth = _driven_and_truth(session, path, rest_floor=floor)
     observable = [n for n in electrode_driven_arkit() if n in truth]
     assert len(observable) >= 10, observable
-    apply_rest_floor = _ext("core.curves").apply_rest_floor
+    apply_rest_floor = _ext("core.expression.curves").apply_rest_floor
     rhos = {n: spearmanr(sampled.column(n), apply_rest_floor(truth[n], floor))[0] for n in observable}
     assert np.median(list(rhos.values())) >= 0.85, rhos
     assert (report.result.expression.values == 0).mean() > 0.5  # at rest most of the time, keyed as 0
 
 
 def test_zygomaticus_only_recording_smiles_on_its_own_side(blender):
-    synthesis = _ext("core.synthesis")
-    physiology = _ext("core.physiology")
-    drive = _ext("blender.drive")
+    synthesis = _ext("core.simulator.synthesis")
+    physiology = _ext("core.simulator.physiology")
+    drive = _ext("blender.jobs.drive")
     fps = 60.0
     t = np.arange(int(12 * fps)) / fps
     activations = np.zeros((t.size, len(physiology.UNIT_NAMES)))
@@ -156,7 +156,7 @@ def test_errors_leave_the_scene_unchanged(blender, mixed_session, tmp_path):
     session, path = mixed_session
     recording_io = _ext("core.recording")
     errors = _ext("core.errors")
-    drive = _ext("blender.drive")
+    drive = _ext("blender.jobs.drive")
     face = _open_head()
     scene = bpy.context.scene
     before = _scene_state()
@@ -198,15 +198,16 @@ def test_flame_head_is_driven_through_a_retarget_matrix(blender, mixed_session, 
     from tests import flame_fixtures as ff
 
     _, path = mixed_session
-    flame = _ext("core.flame")
-    rig_flame = _ext("blender.rig_flame")
-    drive = _ext("blender.drive")
+    flame_build = _ext("blender.rigs.flame_build")
+    flame = _ext("core.heads.flame_file")
+    rig_flame = _ext("blender.rigs.flame")
+    drive = _ext("blender.jobs.drive")
     errors = _ext("core.errors")
-    spaces = _ext("core.spaces")
+    spaces = _ext("core.expression.spaces")
     model = flame.load_flame_model(ff.write_flame_npz(tmp_path / "small.npz", ff.make_flame_arrays(**ff.SMALL, seed=5)))
     scene = bpy.context.scene
     scene.render.fps = 30
-    rig = rig_flame.build_flame_rig(model, scene.collection, n_shape=10, n_expression=50)
+    rig = flame_build.build_flame_rig(model, scene.collection, n_shape=10, n_expression=50)
     with pytest.raises(errors.InputError, match="retarget matrix"):
         drive.drive(rig.mesh_obj, str(path), scene=scene, frame_range=(1, 60))
     # smile → exp001, jaw opening → jaw_x: a tiny hand-made bridge with names

@@ -7,9 +7,9 @@ from tests.conftest import EXTENSION_MODULE
 
 
 def test_emg_object_round_trip_and_reimport_replaces_only_its_data(blender):
-    emg_object = importlib.import_module(f"{EXTENSION_MODULE}.blender.emg_object")
+    emg_object = importlib.import_module(f"{EXTENSION_MODULE}.blender.anim.emg_object")
     tracks = importlib.import_module(f"{EXTENSION_MODULE}.core.tracks")
-    montage = importlib.import_module(f"{EXTENSION_MODULE}.core.montage")
+    montage = importlib.import_module(f"{EXTENSION_MODULE}.core.recording.montage")
     scene = bpy.context.scene
     rng = np.random.default_rng(0)
     values = rng.random((50, 22)) * 40

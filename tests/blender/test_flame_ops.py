@@ -12,6 +12,7 @@ import pytest
 
 from tests import flame_fixtures as ff
 from tests.conftest import EXTENSION_MODULE
+from tests.helpers import FLAME_PARAMS, FLAME_RIG, extension_modules
 
 
 def _module(name):
@@ -20,17 +21,17 @@ def _module(name):
 
 @pytest.fixture
 def ops(blender):
-    return _module("blender.flame_ops")
+    return _module("blender.ui.flame_ops")
 
 
 @pytest.fixture
 def rf(blender):
-    return _module("blender.rig_flame")
+    return extension_modules(*FLAME_RIG)
 
 
 @pytest.fixture
 def fp(blender):
-    return _module("core.flame_params")
+    return extension_modules(*FLAME_PARAMS)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def model_path(tmp_path_factory, arrays):
 
 @pytest.fixture
 def preferences(blender):
-    prefs = _module("blender.preferences").get_preferences()
+    prefs = _module("blender.ui.preferences").get_preferences()
     saved = prefs.flame_model_path
     yield prefs
     prefs.flame_model_path = saved

@@ -1,7 +1,7 @@
 """The FLAME rig in Blender against the numpy forward model, on synthetic FLAME-format files.
 
 Every comparison evaluates the mesh through Blender's depsgraph (shape keys, simple-expression
-drivers, Armature modifier) and checks it against ``core.flame.flame_forward``.
+drivers, Armature modifier) and checks it against ``core.heads.flame_file.flame_forward``.
 """
 import importlib
 import json
@@ -14,6 +14,7 @@ import pytest
 
 from tests import flame_fixtures as ff
 from tests.conftest import EXTENSION_MODULE
+from tests.helpers import FLAME_CORE, FLAME_PARAMS, FLAME_RIG, extension_modules
 
 TOLERANCE_M = 1e-5
 
@@ -24,17 +25,17 @@ def _module(name):
 
 @pytest.fixture
 def rf(blender):
-    return _module("blender.rig_flame")
+    return extension_modules(*FLAME_RIG)
 
 
 @pytest.fixture
 def flame(blender):
-    return _module("core.flame")
+    return extension_modules(*FLAME_CORE)
 
 
 @pytest.fixture
 def fp(blender):
-    return _module("core.flame_params")
+    return extension_modules(*FLAME_PARAMS)
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +249,7 @@ def test_a_failure_midway_removes_everything_it_created(rf, small_model, monkeyp
     def fail(*_args):
         raise RuntimeError("injected failure after the mesh, keys and bones exist")
 
-    monkeypatch.setattr(rf, "_add_expression_joint_drivers", fail)
+    monkeypatch.setattr(_module("blender.rigs.flame_build"), "_add_expression_joint_drivers", fail)
     with pytest.raises(RuntimeError, match="injected"):
         rf.build_flame_rig(small_model, bpy.context.scene.collection, 10, 10)
     for name in ("objects", "meshes", "armatures", "actions", "shape_keys"):

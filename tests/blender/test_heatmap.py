@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import EXTENSION_MODULE
+from tests.helpers import extension_modules
 
 
 def _module(name):
@@ -18,17 +19,17 @@ def _module(name):
 
 @pytest.fixture
 def hm(blender):
-    return _module("blender.heatmap")
+    return extension_modules("core.heads.electrodes", "blender.jobs.heatmap")
 
 
 @pytest.fixture
 def head(blender):
-    return _module("blender.rig_openhead").build_open_head(bpy.context.scene.collection)
+    return _module("blender.rigs.openhead").build_open_head(bpy.context.scene.collection)
 
 
 def _emg(names=None, n_frames=20, active=("Zyg_L",), level=40.0, start_frame=1, units="uV"):
     """An EMG object: every channel at rest (2 µV) except ``active`` channels, which ramp up."""
-    montage = _module("core.montage")
+    montage = _module("core.recording.montage")
     tracks = _module("core.tracks")
     names = tuple(names or montage.FRIDLUND22)
     values = np.full((n_frames, len(names)), 2.0)
@@ -36,18 +37,18 @@ def _emg(names=None, n_frames=20, active=("Zyg_L",), level=40.0, start_frame=1, 
     for name in active:
         values[:, names.index(name)] = ramp
     track = tracks.MuscleTrack(values, names, 24.0, "fridlund22", units)
-    return _module("blender.emg_object").write_emg_object(bpy.context.scene, track, name="EMG test",
+    return _module("blender.anim.emg_object").write_emg_object(bpy.context.scene, track, name="EMG test",
                                                           kind="inferred", source="test", start_frame=start_frame)
 
 
 def _face_coords(head_obj):
-    core = _module("core.openhead")
+    core = _module("core.heads.openhead")
     return core.face_coordinates(core.load_open_head())
 
 
 def test_sites_land_on_the_right_side_and_region_of_the_open_head(hm, head):
-    montage = _module("core.montage")
-    core = _module("core.openhead")
+    montage = _module("core.recording.montage")
+    core = _module("core.heads.openhead")
     frame, mask = hm.face_frame_for(head)
     assert frame.method == "open head landmarks"
     vertices = np.array([v.co for v in head.data.vertices])
@@ -92,7 +93,7 @@ def test_enable_writes_attributes_material_and_drivers_and_disable_restores(hm, 
     emg = _emg()
     data_materials = [m.name for m in head.data.materials]
     info = hm.enable_heatmap(head, emg)
-    assert info.channels == list(_module("core.montage").FRIDLUND22)
+    assert info.channels == list(_module("core.recording.montage").FRIDLUND22)
     names = {a.name for a in head.data.attributes if a.name.startswith(hm.ATTRIBUTE_PREFIX)}
     assert len(names) == 22
     zyg = np.empty(len(head.data.vertices), dtype=np.float32)
@@ -169,7 +170,7 @@ def _render(scene, frame, path):
 
 
 def test_rendered_heatmap_changes_with_activation_without_a_frame_handler(hm, head, tmp_path):
-    render = _module("blender.render")
+    render = _module("blender.jobs.render")
     scene = bpy.context.scene
     handlers_before = (list(bpy.app.handlers.frame_change_pre), list(bpy.app.handlers.frame_change_post))
     emg = _emg(active=("Zyg_L", "Zyg_R"), level=40.0)
@@ -193,8 +194,8 @@ def test_rendered_heatmap_changes_with_activation_without_a_frame_handler(hm, he
 def test_flame_head_gets_a_heatmap_placed_from_its_eye_joints(hm, tmp_path):
     from tests import flame_fixtures as ff
 
-    flame = _module("core.flame")
-    rig_flame = _module("blender.rig_flame")
+    flame = _module("core.heads.flame_file")
+    flame_build = _module("blender.rigs.flame_build")
     import scipy.sparse
     from scipy.spatial import ConvexHull
 
@@ -209,7 +210,7 @@ def test_flame_head_gets_a_heatmap_placed_from_its_eye_joints(hm, tmp_path):
     regressor[3, 0] = regressor[4, 1] = 1.0
     arrays["J_regressor"] = scipy.sparse.csc_matrix(regressor)
     model = flame.load_flame_model(ff.write_flame_npz(tmp_path / "small.npz", arrays))
-    rig = rig_flame.build_flame_rig(model, bpy.context.scene.collection, n_shape=5, n_expression=10)
+    rig = flame_build.build_flame_rig(model, bpy.context.scene.collection, n_shape=5, n_expression=10)
     emg = _emg()
     info = hm.enable_heatmap(rig.mesh_obj, emg)
     assert info.frame.method.startswith("FLAME eye joints")

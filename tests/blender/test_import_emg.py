@@ -14,8 +14,8 @@ def _ext(name):
 
 @pytest.fixture(scope="module")
 def recording_path(tmp_path_factory):
-    synthesis, recording_io = _ext("core.synthesis"), _ext("core.recording")
-    session = synthesis.simulate_session("emotions", subject=5, duration_s=10.0, rate_hz=2048.0, fps=30.0, seed=4)
+    sim_session, recording_io = _ext("core.simulator.session"), _ext("core.recording")
+    session = sim_session.simulate_session("emotions", subject=5, duration_s=10.0, rate_hz=2048.0, fps=30.0, seed=4)
     path = tmp_path_factory.mktemp("import") / "subject5.bdf"
     recording_io.write_recording(session.recording, path)
     return path
@@ -27,7 +27,7 @@ def _state():
 
 
 def test_import_keys_one_curve_per_channel_and_reimport_replaces(blender, recording_path):
-    montage, emg_object = _ext("core.montage"), _ext("blender.emg_object")
+    montage, emg_object = _ext("core.recording.montage"), _ext("blender.anim.emg_object")
     scene = bpy.context.scene
     scene.render.fps = 25
     assert bpy.ops.eifer.import_emg(filepath=str(recording_path), start_frame=11) == {"FINISHED"}
@@ -63,7 +63,7 @@ def test_bad_files_report_and_change_nothing(blender, recording_path, tmp_path, 
 
 @pytest.mark.parametrize("file_format", ["CSV", "EDF", "BDF"])
 def test_exported_curves_read_back_as_the_imported_envelopes(blender, recording_path, tmp_path, file_format):
-    emg_object, recording_io = _ext("blender.emg_object"), _ext("core.recording")
+    emg_object, trackfiles = _ext("blender.anim.emg_object"), _ext("core.trackfiles")
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 30, 1.001  # NTSC: EDF needs 1.001 s data records
     assert bpy.ops.eifer.import_emg(filepath=str(recording_path)) == {"FINISHED"}
@@ -72,7 +72,7 @@ def test_exported_curves_read_back_as_the_imported_envelopes(blender, recording_
     target = tmp_path / "curves"
     assert bpy.ops.eifer.export_envelopes(filepath=str(target), file_format=file_format) == {"FINISHED"}
     keyed = emg_object.read_emg_object(obj)
-    back = recording_io.read_envelopes(target.with_suffix("." + file_format.lower()))
+    back = trackfiles.read_track(target.with_suffix("." + file_format.lower()))
     assert (back.names, back.units, back.n_frames) == (keyed.names, "uV", keyed.n_frames)
     assert back.fps == pytest.approx(30 / 1.001, rel=1e-7)  # fps_base is a float32 in Blender
     levels = {"CSV": np.inf, "EDF": 65535, "BDF": 16777215}[file_format]

@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tests import flame_fixtures as ff
 from tests.conftest import EXTENSION_MODULE, REPO_ROOT
+from tests.helpers import extension_modules
 
 SHIPPED_ARKIT2EMG = REPO_ROOT / "eifer_blender" / "models" / "arkit2emg.onnx"
 
@@ -26,14 +27,14 @@ def _module(name):
 @pytest.fixture
 def infer(blender):
     bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 30, 1.0
-    return _module("blender.infer")
+    return extension_modules("blender.jobs.infer", "blender.jobs.compare", "blender.jobs.export")
 
 
 def linear_model(path, input_names, *, direction="exp2emg", space="arkit52", seed=0):
     """A real ONNX Exp2EMG (or EMG2Exp) file computing ``x @ W.T + b`` per frame; returns (path, W, b)."""
-    montage = _module("core.montage")
+    montage = _module("core.recording.montage")
     network = _module("core.network")
-    outputs = montage.FRIDLUND22 if direction == "exp2emg" else _module("core.spaces").ARKIT_OBSERVABLE
+    outputs = montage.FRIDLUND22 if direction == "exp2emg" else _module("core.expression.spaces").ARKIT_OBSERVABLE
     rng = np.random.default_rng(seed)
     weights = rng.uniform(0.0, 1.0, (len(outputs), len(input_names))).astype(np.float32)
     bias = rng.uniform(0.0, 0.1, len(outputs)).astype(np.float32)
@@ -67,7 +68,7 @@ def _mesh_with_keys(names, name="Face"):
 
 def _key(face, values_by_shape, start_frame=1, interpolation="BEZIER"):
     """Key each shape's values (one per frame from ``start_frame``) on ``face``."""
-    keyframes = _module("blender.keyframes")
+    keyframes = _module("blender.anim.keyframes")
     key = face.data.shape_keys
     _, bag = keyframes.new_action(key, "keys")
     names = list(values_by_shape)
@@ -83,7 +84,7 @@ def _scene_snapshot():
 
 
 def test_inferred_curves_are_the_model_applied_to_the_keyed_animation(infer, tmp_path):
-    spaces = _module("core.spaces")
+    spaces = _module("core.expression.spaces")
     names = spaces.ARKIT_OBSERVABLE
     face = _mesh_with_keys([f"A{i:02d}_{n}" if i % 3 else n for i, n in enumerate(names)])  # mixed naming
     rng = np.random.default_rng(1)
@@ -95,28 +96,28 @@ def test_inferred_curves_are_the_model_applied_to_the_keyed_animation(infer, tmp
     assert report.frame_start == 5 and report.frame_end == 16 and report.missing_shapes == []
     emg = report.emg_object
     assert emg["eifer_kind"] == "inferred" and emg.name == "EMG (inferred) Face" and face["eifer_inferred"] == emg.name
-    back = _module("blender.emg_object").read_emg_object(emg)
-    assert back.names == _module("core.montage").FRIDLUND22 and back.units == "normalised"
+    back = _module("blender.anim.emg_object").read_emg_object(emg)
+    assert back.names == _module("core.recording.montage").FRIDLUND22 and back.units == "normalised"
     assert np.allclose(back.values, expected, atol=1e-4)
-    keyed_frames, _ = _module("blender.keyframes").read_keys(
-        _module("blender.keyframes").assigned_channelbag(emg).fcurves[0])
+    keyed_frames, _ = _module("blender.anim.keyframes").read_keys(
+        _module("blender.anim.keyframes").assigned_channelbag(emg).fcurves[0])
     assert keyed_frames.tolist() == list(range(5, 17))
     # inferring again replaces the same object's curves
     again = infer.infer_muscles(face, model=path, frame_range=(6, 9), providers="cpu")
     assert again.emg_object == emg and len([o for o in bpy.data.objects if o.get("eifer_kind") == "inferred"]) == 1
-    assert _module("blender.emg_object").read_emg_object(emg).n_frames == 4
+    assert _module("blender.anim.emg_object").read_emg_object(emg).n_frames == 4
 
 
 def test_fast_curve_reading_equals_stepping_the_scene(infer):
-    rig_arkit = _module("blender.rig_arkit")
+    rig_arkit = _module("blender.rigs.arkit")
     face = _mesh_with_keys(["jawOpen", "mouthSmileLeft", "browInnerUp"])
     face.data.shape_keys.key_blocks["mouthSmileLeft"].slider_max = 0.6  # keys above it are clamped
     _key(face, {"jawOpen": [0, 1, 0.2, 0.9, 0.0, 0.4], "mouthSmileLeft": [0, 0.9, 0.9, 0.1, 0.3, 1.0]})
     face.data.shape_keys.key_blocks["browInnerUp"].value = 0.25  # static, not keyed
     binding = rig_arkit.arkit_binding(face)
     frames = np.arange(0, 9)  # beyond the keys too: extrapolation
-    fast = infer.sample_arkit_shapes(face, binding, frames)
-    slow = rig_arkit.sample_shape_keys(face, binding, frames)
+    fast = rig_arkit.sample_from_curves(face, binding, frames)
+    slow = rig_arkit.sample_by_stepping(face, binding, frames)
     assert fast.names == slow.names and np.allclose(fast.values, slow.values, atol=1e-6)
     assert fast.column("mouthSmileLeft").max() == pytest.approx(0.6)
 
@@ -125,7 +126,7 @@ def test_animation_from_drivers_is_evaluated_per_frame(infer, tmp_path):
     face = _mesh_with_keys(["jawOpen", "mouthSmileLeft"])
     controller = bpy.data.objects.new("controller", None)
     bpy.context.scene.collection.objects.link(controller)
-    keyframes = _module("blender.keyframes")
+    keyframes = _module("blender.anim.keyframes")
     _, bag = keyframes.new_action(controller, "ctrl")
     keyframes.write_curves(bag, [("location", 0)], np.arange(1, 11, dtype=float),
                            np.linspace(0, 0.9, 10)[:, None], interpolation="LINEAR")
@@ -152,14 +153,14 @@ def test_missing_shapes_are_read_as_zero_and_reported(infer, tmp_path):
 
 def test_bad_input_gives_a_clear_message_and_changes_nothing(infer, tmp_path):
     errors = _module("core.errors")
-    spaces = _module("core.spaces")
+    spaces = _module("core.expression.spaces")
     path, _, _ = linear_model(tmp_path / "lin.onnx", ("jawOpen", "mouthSmileLeft"))
     still = _mesh_with_keys(["jawOpen", "mouthSmileLeft"], "Still")
     other = _mesh_with_keys(["Key 1", "Key 2"], "Other")
     _key(other, {"Key 1": np.linspace(0, 1, 5)})
     moving = _mesh_with_keys(["jawOpen", "mouthSmileLeft"], "Moving")
     _key(moving, {"jawOpen": np.linspace(0, 1, 5)})
-    wrong_way, _, _ = linear_model(tmp_path / "fwd.onnx", _module("core.montage").FRIDLUND22, direction="emg2exp")
+    wrong_way, _, _ = linear_model(tmp_path / "fwd.onnx", _module("core.recording.montage").FRIDLUND22, direction="emg2exp")
     flame_space, _, _ = linear_model(tmp_path / "flame.onnx", spaces.FLAME_EXPRESSION_NAMES, space="flame")
     before = _scene_snapshot()
     cases = [
@@ -180,16 +181,17 @@ def test_bad_input_gives_a_clear_message_and_changes_nothing(infer, tmp_path):
 
 
 def test_flame_rig_is_read_through_its_parameters_and_refused_by_an_arkit_model(infer, tmp_path):
-    rig_flame = _module("blender.rig_flame")
-    flame = _module("core.flame")
-    flame_params = _module("core.flame_params")
-    spaces = _module("core.spaces")
+    flame_build = _module("blender.rigs.flame_build")
+    flame_keys = _module("blender.rigs.flame_keys")
+    flame = _module("core.heads.flame_file")
+    flame_params = _module("core.expression.flame_params")
+    spaces = _module("core.expression.spaces")
     model = flame.load_flame_model(ff.write_flame_npz(tmp_path / "small.npz", ff.make_flame_arrays(**ff.SMALL, seed=3)))
-    rig = rig_flame.build_flame_rig(model, bpy.context.scene.collection, n_shape=10, n_expression=20)
+    rig = flame_build.build_flame_rig(model, bpy.context.scene.collection, n_shape=10, n_expression=20)
     rng = np.random.default_rng(2)
     params = flame_params.FlameParams(expression=rng.normal(size=(8, 20)), fps=30.0,
                                       jaw_pose=rng.normal(scale=0.1, size=(8, 3)))
-    rig_flame.key_flame_params(rig, params, start_frame=1, identity="keep")
+    flame_keys.key_flame_params(rig, params, start_frame=1, identity="keep")
     path, weights, bias = linear_model(tmp_path / "flame.onnx", spaces.FLAME_EXPRESSION_NAMES, space="flame")
     report = infer.infer_muscles(rig.mesh_obj, model=path, frame_range=(1, 8), providers="cpu")
     expected_in = params.to_expression_track().values
@@ -201,16 +203,16 @@ def test_flame_rig_is_read_through_its_parameters_and_refused_by_an_arkit_model(
 
 
 def _recording_object(values, start_frame, names=None, units="uV"):
-    montage = _module("core.montage")
+    montage = _module("core.recording.montage")
     tracks = _module("core.tracks")
     track = tracks.MuscleTrack(values, names or montage.FRIDLUND22[:values.shape[1]], 30.0, "fridlund22", units)
-    return _module("blender.emg_object").write_emg_object(bpy.context.scene, track, name="EMG rec",
+    return _module("blender.anim.emg_object").write_emg_object(bpy.context.scene, track, name="EMG rec",
                                                           kind="recording", source="rec.edf",
                                                           start_frame=start_frame)
 
 
 def test_compare_scores_the_common_frames_and_writes_csv_and_png(infer, tmp_path):
-    compare = _module("core.compare")
+    compare = _module("core.analysis.compare")
     face = _mesh_with_keys(["jawOpen", "mouthSmileLeft"])
     rng = np.random.default_rng(4)
     _key(face, {"jawOpen": rng.random(40), "mouthSmileLeft": rng.random(40)}, interpolation="LINEAR")
@@ -220,7 +222,7 @@ def test_compare_scores_the_common_frames_and_writes_csv_and_png(infer, tmp_path
     recorded = _recording_object(recorded_values, start_frame=11)  # covers frames 11–60
     report = infer.compare_emg(recorded, inferred, csv_path=tmp_path / "m.csv", png_path=tmp_path / "m.png")
     assert (report.frame_start, report.frame_end) == (11, 40)
-    inferred_values = _module("blender.emg_object").read_emg_object(inferred).values[10:40]
+    inferred_values = _module("blender.anim.emg_object").read_emg_object(inferred).values[10:40]
     direct = compare.compare_tracks(
         _module("core.tracks").MuscleTrack(recorded_values[:30], report.comparison.names, 30.0, "fridlund22", "uV"),
         _module("core.tracks").MuscleTrack(inferred_values, report.comparison.names, 30.0, "fridlund22", "normalised"))
@@ -240,10 +242,10 @@ def test_compare_scores_the_common_frames_and_writes_csv_and_png(infer, tmp_path
 
 
 def test_reinferring_refreshes_a_heatmap_that_shows_the_inferred_object(infer, tmp_path):
-    heatmap = _module("blender.heatmap")
-    head = _module("blender.rig_openhead").build_open_head(bpy.context.scene.collection)
+    heatmap = _module("blender.jobs.heatmap")
+    head = _module("blender.rigs.openhead").build_open_head(bpy.context.scene.collection)
     _key(head, {"mouthSmileLeft": np.linspace(0, 1, 10), "jawOpen": np.linspace(0.5, 0, 10)})
-    names = _module("core.spaces").ARKIT_OBSERVABLE
+    names = _module("core.expression.spaces").ARKIT_OBSERVABLE
     path, _, _ = linear_model(tmp_path / "lin.onnx", names)
     first = infer.infer_muscles(head, model=path, frame_range=(1, 10), providers="cpu")
     info = heatmap.enable_heatmap(head, first.emg_object)
@@ -264,19 +266,20 @@ def round_trip_rho(infer, model=None, subjects=((3, 11), (4, 12), (5, 13)), prot
 
     One session per (subject id, seed), keyed back to back in one action and inferred in one go.
     """
-    physiology = _module("core.physiology")
-    synthesis = _module("core.synthesis")
-    metrics = _module("core.metrics")
-    rig_arkit = _module("blender.rig_arkit")
+    physiology = _module("core.simulator.physiology")
+    protocols = _module("core.simulator.protocols")
+    synthesis = _module("core.simulator.synthesis")
+    metrics = _module("core.analysis.metrics")
+    rig_arkit = _module("blender.rigs.arkit")
     faces, truths = [], []
     for subject_id, seed in subjects:
         subject = synthesis.make_subject(subject_id)
         rng = np.random.default_rng(np.random.SeedSequence([seed, subject.subject_id]))
-        run = physiology.generate_protocol(protocol, duration_s, fps, rng, subject.tonic, subject.blink_rate_per_min)
+        run = protocols.generate_protocol(protocol, duration_s, fps, rng, subject.tonic, subject.blink_rate_per_min)
         faces.append(np.clip(physiology.activations_to_arkit(run.activations) + run.exogenous, 0.0, 1.0))
         truths.append(synthesis.true_envelope(synthesis.activation_track(run.activations, fps), subject))
-    head = _module("blender.rig_openhead").build_open_head(bpy.context.scene.collection)
-    track = _module("core.tracks").ExpressionTrack(np.vstack(faces), _module("core.spaces").ARKIT52, fps,
+    head = _module("blender.rigs.openhead").build_open_head(bpy.context.scene.collection)
+    track = _module("core.tracks").ExpressionTrack(np.vstack(faces), _module("core.expression.spaces").ARKIT52, fps,
                                                    "arkit52", "1")
     rig_arkit.key_expression_track(head, track, rig_arkit.arkit_binding(head), start_frame=1, action_name="truth")
     report = infer.infer_muscles(head, model=model, frame_range=(1, track.n_frames), providers="cpu")

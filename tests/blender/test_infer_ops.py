@@ -25,7 +25,7 @@ def scene(blender):
 
 @pytest.fixture
 def animated_head(scene):
-    head = _module("blender.rig_openhead").build_open_head(scene.collection)
+    head = _module("blender.rigs.openhead").build_open_head(scene.collection)
     t = np.linspace(0, 1, 30)
     _key(head, {"mouthSmileLeft": np.sin(np.pi * t) ** 2, "mouthSmileRight": 0.8 * np.sin(np.pi * t) ** 2,
                 "browDownLeft": t, "jawOpen": 1 - t})
@@ -35,11 +35,11 @@ def animated_head(scene):
 
 @pytest.fixture
 def model(tmp_path):
-    return linear_model(tmp_path / "exp2emg.onnx", _module("core.spaces").ARKIT_OBSERVABLE)[0]
+    return linear_model(tmp_path / "exp2emg.onnx", _module("core.expression.spaces").ARKIT_OBSERVABLE)[0]
 
 
 def test_operators_and_panels_are_registered(blender):
-    infer_ops = _module("blender.infer_ops")
+    infer_ops = _module("blender.ui.infer_ops")
     for cls in infer_ops.CLASSES:
         assert getattr(bpy.types, cls.__name__, None) is not None, cls.__name__
     for idname in ("infer_muscles", "compare_emg", "toggle_heatmap", "export_muscles"):
@@ -53,15 +53,15 @@ def test_infer_operator_keys_the_scene_range_and_reports_errors_without_changes(
     assert bpy.ops.eifer.infer_muscles() == {"FINISHED"}
     inferred = settings.inferred
     assert inferred is not None and inferred["eifer_kind"] == "inferred"
-    track = _module("blender.emg_object").read_emg_object(inferred)
-    assert track.n_frames == 30 and track.names == _module("core.montage").FRIDLUND22
+    track = _module("blender.anim.emg_object").read_emg_object(inferred)
+    assert track.n_frames == 30 and track.names == _module("core.recording.montage").FRIDLUND22
     # the preview range limits the frames
     scene.use_preview_range = True
     scene.frame_preview_start, scene.frame_preview_end = 5, 12
     assert bpy.ops.eifer.infer_muscles() == {"FINISHED"}
-    assert _module("blender.emg_object").read_emg_object(inferred).n_frames == 8
+    assert _module("blender.anim.emg_object").read_emg_object(inferred).n_frames == 8
     # a still face: the operator reports the error (raised in scripts) and nothing changes
-    still = _module("blender.rig_openhead").build_open_head(scene.collection, name="Still")
+    still = _module("blender.rigs.openhead").build_open_head(scene.collection, name="Still")
     settings.face = still
     objects_before = sorted(o.name for o in bpy.data.objects)
     with pytest.raises(RuntimeError, match="no animation"):
@@ -70,7 +70,7 @@ def test_infer_operator_keys_the_scene_range_and_reports_errors_without_changes(
 
 
 def test_heatmap_toggle_turns_on_and_off_without_handlers(scene, animated_head, model):
-    heatmap = _module("blender.heatmap")
+    heatmap = _module("blender.jobs.heatmap")
     handlers = (list(bpy.app.handlers.frame_change_pre), list(bpy.app.handlers.frame_change_post))
     scene.eifer.inverse_model_path = str(model)
     with pytest.raises(RuntimeError, match="no EMG object"):
@@ -94,7 +94,7 @@ def test_compare_operator_fills_the_table_and_writes_files(scene, animated_head,
     assert bpy.ops.eifer.compare_emg() == {"FINISHED"}
     assert len(settings.compare_rows) == 22 and settings.compare_rows[0].name == "medFront_R"
     assert "median ρ" in settings.compare_summary and "frames 1–30" in settings.compare_summary
-    rows = _module("core.compare").read_metrics_csv(settings.compare_csv)
+    rows = _module("core.analysis.compare").read_metrics_csv(settings.compare_csv)
     assert rows["Zyg_L"]["spearman"] == pytest.approx(
         next(r.spearman for r in settings.compare_rows if r.name == "Zyg_L"), rel=1e-4)
     assert (tmp_path / "cmp").is_dir() and settings.compare_png.endswith(".png")
@@ -108,11 +108,11 @@ def test_compare_operator_fills_the_table_and_writes_files(scene, animated_head,
 def test_export_operator_writes_each_format(scene, animated_head, model, tmp_path, file_format):
     scene.eifer.inverse_model_path = str(model)
     bpy.ops.eifer.infer_muscles()
-    expected = _module("blender.emg_object").read_emg_object(scene.eifer.inferred)
+    expected = _module("blender.anim.emg_object").read_emg_object(scene.eifer.inferred)
     target = tmp_path / ("muscles" + {"CSV": ".csv", "EDF": ".edf", "BDF": ".bdf", "BIDS": ""}[file_format])
     assert bpy.ops.eifer.export_muscles(filepath=str(target), file_format=file_format, subject="07") == {"FINISHED"}
     if file_format == "CSV":
-        back = _module("core.recording").read_envelopes(target)
+        back = _module("core.trackfiles").read_track(target)
         assert np.allclose(back.values, expected.values, atol=1e-6) and back.fps == 30.0
         return
     if file_format == "BIDS":
@@ -136,20 +136,20 @@ def test_infer_muscles_command_writes_every_output_and_refuses_bad_input(scene, 
                      "--edf", str(tmp_path / "m.edf"), "--bids", str(tmp_path / "bids"), "--model", str(model),
                      "--providers", "cpu", "--frames", "3:20", "--save", str(tmp_path / "out.blend"), "--heatmap"])
     assert code == 0
-    csv = _module("core.recording").read_envelopes(out)
-    assert csv.n_frames == 18 and csv.names == _module("core.montage").FRIDLUND22
+    csv = _module("core.trackfiles").read_track(out)
+    assert csv.n_frames == 18 and csv.names == _module("core.recording.montage").FRIDLUND22
     raw = mne.io.read_raw_edf(tmp_path / "m.edf", infer_types=True, preload=True, verbose="error")
     quantum = np.ptp(csv.values, axis=0) / 65535
     assert raw.ch_names == list(csv.names) and np.all(np.abs(raw.get_data()[:, :18].T - csv.values) <= quantum + 1e-9)
     assert (tmp_path / "bids" / "sub-01" / "emg" / "sub-01_task-face_acq-inferred_channels.tsv").is_file()
     bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out.blend"), load_ui=False)
     saved = bpy.data.objects["Face"]
-    assert _module("blender.heatmap").is_enabled(saved) and saved["eifer_inferred"] in bpy.data.objects
+    assert _module("blender.jobs.heatmap").is_enabled(saved) and saved["eifer_inferred"] in bpy.data.objects
     # the compare command scores the written files against themselves: perfect agreement
     code = cli.main(["compare", "--recorded", str(out), "--inferred", str(tmp_path / "m.edf"),
                      "--csv", str(tmp_path / "cmp.csv"), "--png", str(tmp_path / "cmp.png")])
     assert code == 0
-    rows = _module("core.compare").read_metrics_csv(tmp_path / "cmp.csv")
+    rows = _module("core.analysis.compare").read_metrics_csv(tmp_path / "cmp.csv")
     assert rows["median"]["spearman"] > 0.999 and rows["median"]["rmse"] < 1e-3
     # input errors: exit code 3 and a message
     bad = [["--object", "Nobody"], ["--object", "Face", "--frames", "40:50"],

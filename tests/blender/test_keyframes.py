@@ -10,7 +10,7 @@ from tests.conftest import EXTENSION_MODULE
 
 @pytest.fixture
 def keyframes(blender):
-    return importlib.import_module(f"{EXTENSION_MODULE}.blender.keyframes")
+    return importlib.import_module(f"{EXTENSION_MODULE}.blender.anim.keyframes")
 
 
 def _object_with_custom_props(names):
@@ -95,7 +95,7 @@ def test_stash_and_restore_keeps_hand_keyed_animation(keyframes):
 def test_reduced_keys_reproduce_the_curve_within_tolerance(keyframes, blender):
     from importlib import import_module
 
-    curves = import_module(f"{EXTENSION_MODULE}.core.curves")
+    curves = import_module(f"{EXTENSION_MODULE}.core.expression.curves")
     frames = np.arange(1, 501, dtype=np.float32)
     values = np.stack([np.sin(frames / 120.0) ** 2, np.clip(np.cos(frames / 80.0), 0, 1)], axis=1)
     keep = curves.reduce_keys(values, 0.002)

@@ -10,12 +10,12 @@ from tests.conftest import EXTENSION_MODULE
 
 @pytest.fixture
 def rig(blender):
-    return importlib.import_module(f"{EXTENSION_MODULE}.blender.rig_openhead")
+    return importlib.import_module(f"{EXTENSION_MODULE}.blender.rigs.openhead")
 
 
 @pytest.fixture
 def head(blender):
-    return importlib.import_module(f"{EXTENSION_MODULE}.core.openhead").load_open_head()
+    return importlib.import_module(f"{EXTENSION_MODULE}.core.heads.openhead").load_open_head()
 
 
 def evaluated_positions(obj) -> np.ndarray:
@@ -51,7 +51,7 @@ def test_build_makes_a_quad_mesh_with_52_keys_at_zero(rig, head):
 
     blocks = mesh.shape_keys.key_blocks
     assert [kb.name for kb in blocks] == ["Basis", *head.shape_names]
-    assert head.shape_names == importlib.import_module(f"{EXTENSION_MODULE}.core.spaces").ARKIT52
+    assert head.shape_names == importlib.import_module(f"{EXTENSION_MODULE}.core.expression.spaces").ARKIT52
     assert all(kb.value == 0.0 for kb in blocks)
     assert mesh.shape_keys.use_relative
     assert [slot.material.name for slot in obj.material_slots] == list(rig.MATERIAL_DATA_NAMES.values())

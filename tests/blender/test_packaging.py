@@ -89,7 +89,7 @@ def test_every_third_party_import_of_the_addon_is_bundled_or_ships_with_blender(
 
 
 def test_manifest_gets_the_wheel_list_before_its_first_table():
-    text = (REPO_ROOT / "eifer_blender" / "blender_manifest.toml").read_text()
+    text = (REPO_ROOT / "blender_manifest.toml").read_text()
     staged = tomllib.loads(build_extension.manifest_with_wheels(text, ["a-1.0-py3-none-any.whl"]))
     assert staged["wheels"] == ["./wheels/a-1.0-py3-none-any.whl"]
     assert staged["permissions"] == tomllib.loads(text)["permissions"]

@@ -1,6 +1,6 @@
 """The extension registers like a user's Blender registers it, and unregisters without a trace."""
 import bpy
-import addon_utils
+import addon_utils  # noqa: I001  (a module of the Blender that bpy brings)
 
 from tests.conftest import EXTENSION_MODULE
 
@@ -23,7 +23,7 @@ def test_loaded_as_extension(extension):
     assert extension.__name__ == EXTENSION_MODULE
     from importlib import import_module
 
-    prefs_module = import_module(f"{EXTENSION_MODULE}.blender.preferences")
+    prefs_module = import_module(f"{EXTENSION_MODULE}.blender.ui.preferences")
     prefs = prefs_module.get_preferences()
     assert prefs.execution_provider == "AUTO"
     user_dir = bpy.utils.extension_path_user(EXTENSION_MODULE, create=True)

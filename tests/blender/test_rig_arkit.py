@@ -20,7 +20,7 @@ def _mesh_with_keys(names):
 
 @pytest.fixture
 def rig(blender):
-    return importlib.import_module(f"{EXTENSION_MODULE}.blender.rig_arkit")
+    return importlib.import_module(f"{EXTENSION_MODULE}.blender.rigs.arkit")
 
 
 def test_binding_tolerates_naming_conventions_and_swaps(rig):

@@ -5,11 +5,9 @@ import mne
 import numpy as np
 import pytest
 
-from eifer_blender.core.bids import (bids_basename, read_channels_tsv, read_track_edf, write_bids_emg,
-                                     write_track_edf)
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.montage import FRIDLUND22, fridlund_sites_mm
-from eifer_blender.core.recording import read_envelopes, write_envelopes
+from eifer_blender.core.recording.montage import FRIDLUND22, fridlund_sites_mm
+from eifer_blender.core.trackfiles import bids_basename, read_channels_tsv, read_track, read_track_edf, write_bids_emg, write_track, write_track_edf
 from eifer_blender.core.tracks import MuscleTrack
 
 
@@ -118,13 +116,13 @@ def test_bad_labels_and_formats_are_refused_before_writing(tmp_path):
 @pytest.mark.parametrize("fps", [30.0, 24.0, 30000 / 1001, 60000 / 1001])
 @pytest.mark.parametrize("units", ["uV", "normalised"])
 def test_every_edf_writer_and_reader_of_envelopes_agree(tmp_path, fps, units):
-    """write_envelopes / write_track_edf and read_envelopes / read_track_edf are one format:
+    """write_track / write_track_edf and read_track / read_track_edf are one format:
     values, units, frame count and rate come back whichever pair is used (NTSC rates too)."""
     track = _track(units, n_frames=50, fps=fps)
     quantum = np.ptp(track.values, axis=0) / 65535
-    for writer in (write_envelopes, write_track_edf):
+    for writer in (write_track, write_track_edf):
         path = writer(track, tmp_path / f"{writer.__name__}.edf")
-        for reader in (read_envelopes, read_track_edf):
+        for reader in (read_track, read_track_edf):
             back = reader(path)
             assert (back.units, back.n_frames, back.names) == (units, 50, FRIDLUND22), (writer, reader)
             assert back.fps == pytest.approx(fps, rel=1e-12)
@@ -133,10 +131,10 @@ def test_every_edf_writer_and_reader_of_envelopes_agree(tmp_path, fps, units):
 
 def test_csv_export_keeps_fps_units_and_values(tmp_path):
     track = _track("normalised")
-    path = write_envelopes(track, tmp_path / "m.csv")
+    path = write_track(track, tmp_path / "m.csv")
     header = [line for line in path.read_text().splitlines() if line.startswith("#")]
     assert any("30.0" in line and "fps" in line for line in header)
     assert any("units=normalised" in line for line in header)
-    back = read_envelopes(path)
+    back = read_track(path)
     assert back.names == FRIDLUND22 and back.fps == 30.0 and back.units == "normalised"
     assert np.allclose(back.values, track.values, rtol=1e-9, atol=1e-12)

@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from eifer_blender.core.compare import (align_tracks, compare_tracks, percentile_scaled,
-                                        read_metrics_csv, write_metrics_csv)
+from eifer_blender.core.analysis.compare import (
+    align_tracks,
+    compare_tracks,
+    percentile_scaled,
+    read_metrics_csv,
+    write_metrics_csv,
+)
 from eifer_blender.core.errors import InputError
 from eifer_blender.core.tracks import MuscleTrack
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from eifer_blender.core import curves
 from eifer_blender.core.errors import InputError
+from eifer_blender.core.expression import curves
 
 
 def test_reduce_keys_stays_within_tolerance_and_drops_keys():

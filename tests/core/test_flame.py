@@ -12,9 +12,11 @@ import scipy.sparse
 import torch
 from scipy.spatial.transform import Rotation
 
-from eifer_blender.core import flame
-from eifer_blender.core.errors import InputError
-from eifer_blender.core.flame import FlameModelError, UnsafePickleError
+from eifer_blender.core.errors import InputError, UnsafePickleError
+from eifer_blender.core.heads import flame_file as flame
+from eifer_blender.core.expression import flame_params
+from eifer_blender.core.heads import flame_model
+from eifer_blender.core.heads.flame_file import FlameModelError
 from tests import flame_fixtures as ff
 
 
@@ -296,10 +298,10 @@ def test_rodrigues_matches_scipy_including_tiny_and_large_angles():
     rng = np.random.default_rng(3)
     vectors = np.concatenate([rng.normal(size=(50, 3)), rng.normal(size=(5, 3)) * 1e-7,
                               np.zeros((1, 3)), [[np.pi, 0, 0], [0, 0, 3.1]]])
-    np.testing.assert_allclose(flame.rodrigues(vectors),
+    np.testing.assert_allclose(flame_model.rodrigues(vectors),
                                Rotation.from_rotvec(vectors).as_matrix(), atol=1e-13)
-    np.testing.assert_allclose(flame.rodrigues(vectors.reshape(-1, 1, 3))[:, 0],
-                               flame.rodrigues(vectors), atol=0)
+    np.testing.assert_allclose(flame_model.rodrigues(vectors.reshape(-1, 1, 3))[:, 0],
+                               flame_model.rodrigues(vectors), atol=0)
 
 
 def test_matrix_to_axis_angle_inverts_rodrigues():
@@ -308,8 +310,8 @@ def test_matrix_to_axis_angle_inverts_rodrigues():
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     angles = np.concatenate([rng.uniform(1e-6, np.pi - 1e-3, 38), [0.0, np.pi - 1e-9]])
     vectors = directions * angles[:, None]
-    back = flame.matrix_to_axis_angle(flame.rodrigues(vectors))
-    np.testing.assert_allclose(flame.rodrigues(back), flame.rodrigues(vectors), atol=1e-12)
+    back = flame_model.matrix_to_axis_angle(flame_model.rodrigues(vectors))
+    np.testing.assert_allclose(flame_model.rodrigues(back), flame_model.rodrigues(vectors), atol=1e-12)
     np.testing.assert_allclose(back[:38], vectors[:38], atol=1e-9)
 
 
@@ -317,10 +319,10 @@ def test_quaternion_matrix_and_driver_expressions_agree_with_scipy():
     quaternions = np.random.default_rng(5).normal(size=(20, 4))
     quaternions /= np.linalg.norm(quaternions, axis=1, keepdims=True)
     expected = Rotation.from_quat(quaternions[:, [1, 2, 3, 0]]).as_matrix()  # scipy is xyzw
-    np.testing.assert_allclose(flame.quaternion_to_matrix(quaternions), expected, atol=1e-13)
+    np.testing.assert_allclose(flame_model.quaternion_to_matrix(quaternions), expected, atol=1e-13)
     for (w, x, y, z), matrix in zip(quaternions, expected):
         values = [eval(e, {}, dict(w=w, x=x, y=y, z=z))  # noqa: S307 - our own constants
-                  for e in flame.POSE_FEATURE_QUATERNION_EXPRESSIONS]
+                  for e in flame_model.POSE_FEATURE_QUATERNION_EXPRESSIONS]
         np.testing.assert_allclose(np.reshape(values, (3, 3)), matrix - np.eye(3), atol=1e-13)
 
 
@@ -363,7 +365,7 @@ def test_forward_matches_independent_torch_reference_on_real_size_model(real_mod
     frames = 3
     shape, expression = rng.normal(size=(frames, 300)), rng.normal(size=(frames, 100))
     pose = rng.normal(scale=0.4, size=(frames, 15))
-    out = flame.flame_forward(real_model, shape, expression, pose)
+    out = flame_model.flame_forward(real_model, shape, expression, pose)
     vertices, joints = _torch_flame(real_model, np.concatenate([shape, expression], 1), pose)
     assert out.vertices_m.shape == (frames, 5023, 3)
     np.testing.assert_allclose(out.vertices_m, vertices, rtol=0, atol=1e-12)
@@ -373,23 +375,23 @@ def test_forward_matches_independent_torch_reference_on_real_size_model(real_mod
 def test_zero_pose_is_the_linear_shape_model(small_model):
     rng = np.random.default_rng(7)
     shape, expression = rng.normal(size=100), rng.normal(size=50)  # first 100 / 50 as DECA
-    out = flame.flame_forward(small_model, shape, expression)
+    out = flame_model.flame_forward(small_model, shape, expression)
     betas = np.zeros(400)
     betas[:100], betas[300:350] = shape, expression
     expected = small_model.v_template_m + small_model.shapedirs @ betas
     np.testing.assert_allclose(out.vertices_m, expected, atol=1e-15)
     np.testing.assert_allclose(out.rest_joints_m, small_model.j_regressor @ expected, atol=1e-15)
-    np.testing.assert_allclose(flame.identity_joints(small_model, shape, expression),
+    np.testing.assert_allclose(flame_model.identity_joints(small_model, shape, expression),
                                out.rest_joints_m, atol=0)
 
 
 def test_root_rotation_turns_the_whole_head_rigidly_about_the_root_joint(small_model):
     rng = np.random.default_rng(8)
     expression = rng.normal(size=50)
-    rest = flame.flame_forward(small_model, expression=expression)
+    rest = flame_model.flame_forward(small_model, expression=expression)
     root = np.array([0.1, -0.5, 0.3])
-    posed = flame.flame_forward(small_model, expression=expression,
-                                pose=flame.assemble_pose(global_pose=root),
+    posed = flame_model.flame_forward(small_model, expression=expression,
+                                pose=flame_params.assemble_pose(global_pose=root),
                                 translation_m=[0.0, 0.0, 1.5])
     rotation = Rotation.from_rotvec(root).as_matrix()
     pivot = rest.rest_joints_m[0]
@@ -406,12 +408,12 @@ def test_jaw_moves_only_jaw_weighted_vertices_and_eye_rotates_about_its_joint(sm
     arrays["weights"][10:20] = np.eye(5)[3]  # vertices 10-19: left eye only
     arrays["posedirs"][:20] = 0.0
     m = flame.load_flame_model(ff.write_flame_npz(tmp_path / "m.npz", arrays))
-    rest = flame.flame_forward(m)
-    jaw = flame.flame_forward(m, pose=flame.assemble_pose(jaw_pose=[0.3, 0.0, 0.0]))
+    rest = flame_model.flame_forward(m)
+    jaw = flame_model.flame_forward(m, pose=flame_params.assemble_pose(jaw_pose=[0.3, 0.0, 0.0]))
     np.testing.assert_allclose(jaw.vertices_m[:20], rest.vertices_m[:20], atol=1e-15)
     assert np.abs(jaw.vertices_m[20:] - rest.vertices_m[20:]).max() > 1e-3
     eye_rotation = np.array([0.0, 0.4, 0.1])
-    eye = flame.flame_forward(m, pose=flame.assemble_pose(eye_pose=np.r_[eye_rotation, 0, 0, 0]))
+    eye = flame_model.flame_forward(m, pose=flame_params.assemble_pose(eye_pose=np.r_[eye_rotation, 0, 0, 0]))
     pivot = rest.rest_joints_m[3]
     expected = (rest.vertices_m[10:20] - pivot) @ Rotation.from_rotvec(eye_rotation).as_matrix().T
     np.testing.assert_allclose(eye.vertices_m[10:20], expected + pivot, atol=1e-15)
@@ -419,39 +421,39 @@ def test_jaw_moves_only_jaw_weighted_vertices_and_eye_rotates_about_its_joint(sm
 
 def test_corrective_basis_and_pose_feature_rebuild_the_correctives(small_model):
     pose = np.random.default_rng(9).normal(scale=0.3, size=15)
-    rotations = flame.rodrigues(pose.reshape(5, 3))
-    feature = flame.pose_feature(rotations)
+    rotations = flame_model.rodrigues(pose.reshape(5, 3))
+    feature = flame_model.pose_feature(rotations)
     assert feature.shape == (36,)
     np.testing.assert_allclose(feature[:9], (rotations[1] - np.eye(3)).ravel())
-    offsets = np.tensordot(feature, flame.corrective_basis(small_model), axes=1)
-    np.testing.assert_allclose(offsets, flame.pose_correctives(small_model, rotations), atol=1e-15)
-    root_only = flame.rodrigues(np.r_[1.0, 2.0, 3.0, np.zeros(12)].reshape(5, 3))
-    assert not flame.pose_correctives(small_model, root_only).any()  # the root drives none
+    offsets = np.tensordot(feature, flame_model.corrective_basis(small_model), axes=1)
+    np.testing.assert_allclose(offsets, flame_model.pose_correctives(small_model, rotations), atol=1e-15)
+    root_only = flame_model.rodrigues(np.r_[1.0, 2.0, 3.0, np.zeros(12)].reshape(5, 3))
+    assert not flame_model.pose_correctives(small_model, root_only).any()  # the root drives none
 
 
 def test_batched_frames_equal_frame_by_frame(small_model):
     rng = np.random.default_rng(10)
     expression, pose = rng.normal(size=(4, 50)), rng.normal(scale=0.3, size=(4, 15))
     shape = rng.normal(size=300)  # one identity for all frames
-    batch = flame.flame_forward(small_model, shape, expression, pose)
+    batch = flame_model.flame_forward(small_model, shape, expression, pose)
     for i in range(4):
-        single = flame.flame_forward(small_model, shape, expression[i], pose[i])
+        single = flame_model.flame_forward(small_model, shape, expression[i], pose[i])
         np.testing.assert_allclose(batch.vertices_m[i], single.vertices_m, atol=1e-15)
         np.testing.assert_allclose(batch.joints_m[i], single.joints_m, atol=1e-15)
 
 
 def test_assemble_pose_places_each_part():
-    pose = flame.assemble_pose(global_pose=[1, 2, 3], jaw_pose=[[7, 8, 9]] * 2,
+    pose = flame_params.assemble_pose(global_pose=[1, 2, 3], jaw_pose=[[7, 8, 9]] * 2,
                                eye_pose=[[10, 11, 12, 13, 14, 15]] * 2)
     np.testing.assert_array_equal(pose[1], [1, 2, 3, 0, 0, 0, 7, 8, 9, 10, 11, 12, 13, 14, 15])
     assert pose.shape == (2, 15)
     with pytest.raises(ValueError, match="jaw_pose"):
-        flame.assemble_pose(jaw_pose=[1, 2])
+        flame_params.assemble_pose(jaw_pose=[1, 2])
 
 
 def test_too_many_coefficients_are_rejected(small_model):
     with pytest.raises(ValueError, match="expression has 101"):
-        flame.flame_forward(small_model, expression=np.zeros(101))
+        flame_model.flame_forward(small_model, expression=np.zeros(101))
 
 
 # ------------------------------------------------------------------------------- frames
@@ -459,26 +461,26 @@ def test_too_many_coefficients_are_rejected(small_model):
 
 def test_flame_to_blender_turns_face_forward_to_minus_y_and_up_to_z():
     forward_flame, up_flame = np.array([0, 0, 1.0]), np.array([0, 1.0, 0])
-    np.testing.assert_array_equal(flame.flame_to_blender(forward_flame), [0, -1, 0])
-    np.testing.assert_array_equal(flame.flame_to_blender(up_flame), [0, 0, 1])
-    np.testing.assert_array_equal(flame.flame_to_blender([1.0, 0, 0]), [1, 0, 0])
-    assert np.linalg.det(flame.FLAME_TO_BLENDER) == pytest.approx(1.0)
+    np.testing.assert_array_equal(flame_model.flame_to_blender(forward_flame), [0, -1, 0])
+    np.testing.assert_array_equal(flame_model.flame_to_blender(up_flame), [0, 0, 1])
+    np.testing.assert_array_equal(flame_model.flame_to_blender([1.0, 0, 0]), [1, 0, 0])
+    assert np.linalg.det(flame_model.FLAME_TO_BLENDER) == pytest.approx(1.0)
     points = np.random.default_rng(11).normal(size=(7, 3))
-    np.testing.assert_allclose(flame.blender_to_flame(flame.flame_to_blender(points)), points)
+    np.testing.assert_allclose(flame_model.blender_to_flame(flame_model.flame_to_blender(points)), points)
 
 
 def test_posing_commutes_with_the_frame_change(small_model):
     """Rig in Blender's frame == FLAME result converted: rotations convert as vectors."""
     rng = np.random.default_rng(12)
     pose = rng.normal(scale=0.3, size=15)
-    out = flame.flame_forward(small_model, expression=rng.normal(size=50), pose=pose)
-    rotations_flame = flame.rodrigues(pose.reshape(5, 3))
-    rotations_blender = flame.rodrigues(flame.flame_to_blender(pose.reshape(5, 3)))
-    m = flame.FLAME_TO_BLENDER
+    out = flame_model.flame_forward(small_model, expression=rng.normal(size=50), pose=pose)
+    rotations_flame = flame_model.rodrigues(pose.reshape(5, 3))
+    rotations_blender = flame_model.rodrigues(flame_model.flame_to_blender(pose.reshape(5, 3)))
+    m = flame_model.FLAME_TO_BLENDER
     np.testing.assert_allclose(rotations_blender, m @ rotations_flame @ m.T, atol=1e-14)
-    converted = flame.flame_to_blender(out.vertices_m)
+    converted = flame_model.flame_to_blender(out.vertices_m)
     assert converted.shape == out.vertices_m.shape
-    np.testing.assert_allclose(flame.blender_to_flame(converted), out.vertices_m, atol=1e-15)
+    np.testing.assert_allclose(flame_model.blender_to_flame(converted), out.vertices_m, atol=1e-15)
 
 
 def test_sparse_matrix_inside_any_value_is_densified(tmp_path):

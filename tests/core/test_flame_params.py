@@ -4,9 +4,13 @@ import gzip
 import numpy as np
 import pytest
 
-from eifer_blender.core import flame_params as fp
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.spaces import FLAME_EXPRESSION_NAMES, FLAME_MMM_COLUMNS
+from eifer_blender.core.expression import flame_params as fp
+from eifer_blender.core.expression import flame_files
+from eifer_blender.core.expression.spaces import (
+    FLAME_EXPRESSION_NAMES,
+    FLAME_MMM_COLUMNS,
+)
 from eifer_blender.core.tracks import ExpressionTrack
 from tests import flame_fixtures as ff
 
@@ -40,7 +44,7 @@ def test_mmm_csv_written_elsewhere_splits_at_the_documented_boundaries(tmp_path,
     path = tmp_path / name
     data = text.encode()
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
-    params = fp.read_flame_params(path)
+    params = flame_files.read_flame_params(path)
     assert params.n_frames == 5 and params.meta["layout"] == "mmm"
     assert params.fps == 30.0 and params.meta["fps_assumed"]
     np.testing.assert_allclose(params.shape, table[:, 0:300])
@@ -57,7 +61,7 @@ def test_header_row_and_pandas_index_column_are_skipped(tmp_path):
     rows = [f"{i}," + ",".join(f"{v:.3f}" for v in row) for i, row in enumerate(table)]
     path = tmp_path / "smirk.csv"
     path.write_text(header + "\n" + "\n".join(rows) + "\n")
-    params = fp.read_flame_params(path, fps=25)
+    params = flame_files.read_flame_params(path, fps=25)
     assert params.meta["dropped_index_column"] and params.meta["header"][1] == "c0"
     assert params.fps == 25.0 and not params.meta["fps_assumed"]
     np.testing.assert_allclose(params.shape, table[:, :300])
@@ -67,10 +71,10 @@ def test_header_row_and_pandas_index_column_are_skipped(tmp_path):
 @pytest.mark.parametrize("name, header", [("out.csv", False), ("out.csv.gz", True)])
 def test_mmm_round_trip(tmp_path, name, header):
     params = _random_params()
-    path = fp.write_flame_params(params, tmp_path / name, header=header)
+    path = flame_files.write_flame_params(params, tmp_path / name, header=header)
     if name.endswith(".gz"):
         assert path.read_bytes()[:2] == b"\x1f\x8b"
-    back = fp.read_flame_params(path)
+    back = flame_files.read_flame_params(path)
     for group in ("shape", "expression", "eyelid", "jaw_pose", "global_pose", "cam"):
         np.testing.assert_allclose(getattr(back, group), getattr(params, group), rtol=1e-8,
                                    atol=1e-12)
@@ -93,7 +97,7 @@ def test_emoca_table_is_expression_then_global_then_jaw(tmp_path):
     table = _column_index_table(3, 56)
     path = tmp_path / "emoca.csv"
     np.savetxt(path, table, delimiter=" ")
-    params = fp.read_flame_params(path)
+    params = flame_files.read_flame_params(path)
     assert params.meta["layout"] == "emoca" and params.shape is None and params.eyelid is None
     np.testing.assert_allclose(params.expression, table[:, :50])
     np.testing.assert_allclose(params.global_pose, table[:, 50:53])
@@ -103,10 +107,10 @@ def test_emoca_table_is_expression_then_global_then_jaw(tmp_path):
 def test_writing_emoca_refuses_to_drop_non_zero_groups_unless_asked(tmp_path):
     params = _random_params()
     with pytest.raises(InputError, match=r"'emoca' layout cannot hold .*shape.*eyelid.*cam"):
-        fp.write_flame_params(params, tmp_path / "e.csv", layout="emoca")
-    path = fp.write_flame_params(params, tmp_path / "e.csv", layout="emoca",
+        flame_files.write_flame_params(params, tmp_path / "e.csv", layout="emoca")
+    path = flame_files.write_flame_params(params, tmp_path / "e.csv", layout="emoca",
                                  drop_unsupported=True)
-    back = fp.read_flame_params(path)
+    back = flame_files.read_flame_params(path)
     assert back.meta["layout"] == "emoca"
     np.testing.assert_allclose(back.jaw_pose, params.jaw_pose, rtol=1e-8)
     np.testing.assert_allclose(back.expression, params.expression, rtol=1e-8)
@@ -126,7 +130,7 @@ def test_npz_with_deca_style_keys(tmp_path):
     exp, pose, shape = rng.normal(size=(8, 50)), rng.normal(size=(8, 6)), rng.normal(size=100)
     path = tmp_path / "deca.npz"
     np.savez(path, exp=exp, pose=pose, shape=shape, fps=np.array(24.0), tex=np.zeros((8, 50)))
-    params = fp.read_flame_params(path)
+    params = flame_files.read_flame_params(path)
     assert params.fps == 24.0 and not params.meta["fps_assumed"]
     assert params.meta["ignored_keys"] == ["tex"]
     np.testing.assert_array_equal(params.expression, exp)
@@ -141,7 +145,7 @@ def test_npz_full_pose_is_split_and_explicit_keys_win(tmp_path):
     jaw = np.full((2, 3), 9.0)
     path = tmp_path / "full.npz"
     np.savez(path, expression=np.zeros((2, 100)), full_pose=full, jaw_pose=jaw)
-    params = fp.read_flame_params(path)
+    params = flame_files.read_flame_params(path)
     np.testing.assert_array_equal(params.neck_pose, full[:, 3:6])
     np.testing.assert_array_equal(params.eye_pose, full[:, 9:15])
     np.testing.assert_array_equal(params.jaw_pose, jaw)
@@ -152,7 +156,7 @@ def test_npz_full_pose_is_split_and_explicit_keys_win(tmp_path):
 def test_npz_round_trip_keeps_every_group_and_fps(tmp_path):
     params = _random_params(neck_pose=np.full((12, 3), 0.05), eye_pose=np.full((12, 6), 0.1),
                             expression=np.random.default_rng(2).normal(size=(12, 100)))
-    back = fp.read_flame_params(fp.write_flame_params(params, tmp_path / "p.npz"))
+    back = flame_files.read_flame_params(flame_files.write_flame_params(params, tmp_path / "p.npz"))
     assert back.fps == params.fps
     for group, values in params.groups().items():
         np.testing.assert_array_equal(getattr(back, group), values)
@@ -161,12 +165,12 @@ def test_npz_round_trip_keeps_every_group_and_fps(tmp_path):
 def test_npy_table_and_npy_dict(tmp_path):
     table = _column_index_table(3, 361)
     np.save(tmp_path / "t.npy", table)
-    np.testing.assert_array_equal(fp.read_flame_params(tmp_path / "t.npy").cam, table[:, 358:])
+    np.testing.assert_array_equal(flame_files.read_flame_params(tmp_path / "t.npy").cam, table[:, 358:])
     np.save(tmp_path / "f.npy", np.asfortranarray(table))
-    np.testing.assert_array_equal(fp.read_flame_params(tmp_path / "f.npy").shape, table[:, :300])
+    np.testing.assert_array_equal(flame_files.read_flame_params(tmp_path / "f.npy").shape, table[:, :300])
     codes = {"expression": np.ones((4, 50)), "jaw_pose": np.zeros((4, 3)), "fps": 50.0}
     np.save(tmp_path / "d.npy", codes, allow_pickle=True)  # how EMOCA/DECA users save dicts
-    params = fp.read_flame_params(tmp_path / "d.npy")
+    params = flame_files.read_flame_params(tmp_path / "d.npy")
     assert params.fps == 50.0 and params.n_frames == 4
 
 
@@ -177,7 +181,7 @@ def test_npy_whose_pickle_would_run_code_is_refused_without_running_it(tmp_path)
     path = tmp_path / "codes.npy"
     np.save(path, payload, allow_pickle=True)
     with pytest.raises(InputError, match=r"codes\.npy.*refused.*open.*parameter file"):
-        fp.read_flame_params(path)
+        flame_files.read_flame_params(path)
     assert not target.exists()
 
 
@@ -185,14 +189,14 @@ def test_frame_count_mismatch_names_the_key(tmp_path):
     path = tmp_path / "bad.npz"
     np.savez(path, expression=np.zeros((5, 50)), jaw_pose=np.zeros((4, 3)))
     with pytest.raises(InputError, match=r"bad\.npz.*'jaw_pose' has 4 frames.*5"):
-        fp.read_flame_params(path)
+        flame_files.read_flame_params(path)
 
 
 def test_npz_without_expression(tmp_path):
     path = tmp_path / "none.npz"
     np.savez(path, jaw=np.zeros((5, 3)))
     with pytest.raises(InputError, match=r"none\.npz.*no expression coefficients.*found: jaw"):
-        fp.read_flame_params(path)
+        flame_files.read_flame_params(path)
 
 
 # ------------------------------------------------------------------------------- bad input
@@ -202,14 +206,14 @@ def test_unknown_column_count(tmp_path):
     path = tmp_path / "wide.csv"
     np.savetxt(path, np.zeros((2, 100)), delimiter=",")
     with pytest.raises(InputError, match=r"wide\.csv.*100 columns.*361 \(mmm\).*56 \(emoca\)"):
-        fp.read_flame_params(path)
+        flame_files.read_flame_params(path)
 
 
 def test_forced_layout_must_fit(tmp_path):
     path = tmp_path / "e.csv"
     np.savetxt(path, np.zeros((2, 56)), delimiter=",")
     with pytest.raises(InputError, match=r"56 columns, the 'mmm' layout has 361"):
-        fp.read_flame_params(path, layout="mmm")
+        flame_files.read_flame_params(path, layout="mmm")
 
 
 def test_nan_cell_is_reported_with_frame(tmp_path):
@@ -218,7 +222,7 @@ def test_nan_cell_is_reported_with_frame(tmp_path):
     path = tmp_path / "nan.csv"
     np.savetxt(path, table, delimiter=",")
     with pytest.raises(InputError, match=r"nan\.csv.*'global_pose'.*NaN.*frame 4"):
-        fp.read_flame_params(path)
+        flame_files.read_flame_params(path)
 
 
 def test_text_cell_is_reported(tmp_path):
@@ -226,14 +230,14 @@ def test_text_cell_is_reported(tmp_path):
     rows = ["0," * 55 + "0", "0," * 55 + "oops"]
     path.write_text("\n".join(rows) + "\n")
     with pytest.raises(InputError, match=r"text\.csv.*not a number"):
-        fp.read_flame_params(path)
+        flame_files.read_flame_params(path)
 
 
 def test_truncated_gzip_is_reported(tmp_path):
-    good = fp.write_flame_params(_random_params(frames=200), tmp_path / "a.csv.gz")
+    good = flame_files.write_flame_params(_random_params(frames=200), tmp_path / "a.csv.gz")
     cut = ff.truncate_file(good, tmp_path / "cut.csv.gz", 0.5)
     with pytest.raises(InputError, match=r"cut\.csv\.gz.*(truncated|damaged)"):
-        fp.read_flame_params(cut)
+        flame_files.read_flame_params(cut)
 
 
 @pytest.mark.parametrize("content, message", [(b"", "empty"), (b"\n\n", "no rows")])
@@ -241,12 +245,12 @@ def test_empty_files(tmp_path, content, message):
     path = tmp_path / "e.csv"
     path.write_bytes(content)
     with pytest.raises(InputError, match=message):
-        fp.read_flame_params(path)
+        flame_files.read_flame_params(path)
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="no such file"):
-        fp.read_flame_params(tmp_path / "nope.csv")
+        flame_files.read_flame_params(tmp_path / "nope.csv")
 
 
 def test_wrong_widths_are_rejected():
@@ -280,7 +284,7 @@ def test_track_back_to_params_and_to_mmm(tmp_path):
     np.testing.assert_array_equal(back.expression, params.expression)
     np.testing.assert_array_equal(back.jaw_pose, params.jaw_pose)
     np.testing.assert_array_equal(back.shape, params.shape)
-    written = fp.read_flame_params(fp.write_flame_params(back, tmp_path / "anim.csv"))
+    written = flame_files.read_flame_params(flame_files.write_flame_params(back, tmp_path / "anim.csv"))
     np.testing.assert_allclose(written.eyelid, params.eyelid, rtol=1e-8)
 
 
@@ -301,11 +305,15 @@ def test_spreadsheet_exports_with_byte_order_marks(tmp_path, encoding):
     text = "\n".join(";".join(f"{v:.3f}" for v in row) for row in table) + "\n"
     path = tmp_path / "excel.csv"
     path.write_bytes(text.encode(encoding))
-    np.testing.assert_allclose(fp.read_flame_params(path).jaw_pose, table[:, 53:])
+    np.testing.assert_allclose(flame_files.read_flame_params(path).jaw_pose, table[:, 53:])
 
 
 def test_npz_translation_round_trips(tmp_path):
-    from eifer_blender.core.flame_params import FlameParams, read_flame_params, write_flame_params
+    from eifer_blender.core.expression.flame_files import (
+        read_flame_params,
+        write_flame_params,
+    )
+    from eifer_blender.core.expression.flame_params import FlameParams
 
     params = FlameParams(expression=np.zeros((4, 50)), fps=30.0, translation_m=np.arange(12.0).reshape(4, 3))
     back = read_flame_params(write_flame_params(params, tmp_path / "t.npz") or tmp_path / "t.npz")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from eifer_blender.core.metrics import mse, rmse, score, smape, spearman
+from eifer_blender.core.analysis.metrics import mse, rmse, score, smape, spearman
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.montage import (
+from eifer_blender.core.recording import Recording
+from eifer_blender.core.recording.montage import (
     FRIDLUND22,
     KURAMOTO19,
     KURAMOTO_PAIRS,
@@ -25,7 +26,6 @@ from eifer_blender.core.montage import (
     sites_mm,
     split_electrode,
 )
-from eifer_blender.core.recording import Recording
 
 # Jena names of the electromyogram package's Fridlund scheme -> F-number (its `mapping`)
 JENA_TO_F = {

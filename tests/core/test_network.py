@@ -11,12 +11,16 @@ import pytest
 import torch
 
 from eifer_blender.core.errors import InputError, ModelMismatchError
-from eifer_blender.core.montage import FRIDLUND22
-from eifer_blender.core.network import (CPU, ModelMetadata, choose_providers, load_model,
-                                        shipped_model_path)
-from eifer_blender.core.spaces import ARKIT_OBSERVABLE
+from eifer_blender.core.expression.spaces import ARKIT_OBSERVABLE
+from eifer_blender.core.network import CPU, ModelMetadata, choose_providers, load_model, shipped_model_path
+from eifer_blender.core.network.windows import (
+    make_windows,
+    resample_frames,
+    resample_to_fps,
+    window_offsets,
+)
+from eifer_blender.core.recording.montage import FRIDLUND22
 from eifer_blender.core.tracks import ExpressionTrack, MuscleTrack
-from eifer_blender.core.windows import make_windows, resample_frames, resample_to_fps, window_offsets
 from models.export import export_onnx
 from models.nets import NetConfig, WindowNet
 
@@ -166,7 +170,7 @@ def test_causal_output_ignores_the_future(tmp_path):
 
 
 def test_batched_inference_equals_one_batch(tmp_path, monkeypatch):
-    import eifer_blender.core.network as network
+    import eifer_blender.core.network.model as network
 
     _, path = _emg2arkit(tmp_path)
     model = load_model(path, "cpu")
@@ -256,7 +260,7 @@ def test_bad_values_are_refused_with_the_channel_named(tmp_path):
 
 
 def test_runtime_normalises_a_microvolt_track_per_recording(tmp_path):
-    from eifer_blender.core.processing import normalise_envelopes
+    from eifer_blender.core.envelopes import normalise_envelopes
 
     spec = {"method": "percentile", "low": 5.0, "high": 95.0}
     net, path = _emg2arkit(tmp_path, name="q.onnx", input_normalisation=spec)
@@ -330,7 +334,7 @@ def test_unknown_shipped_name_is_refused():
 @pytest.fixture(scope="module")
 def fresh_session():
     """A simulated subject and session that no shipped model was trained or tested on."""
-    from eifer_blender.core.synthesis import simulate_session
+    from eifer_blender.core.simulator.session import simulate_session
 
     return simulate_session("emotions", 990, 60.0, 2048.0, 30.0, seed=11)
 
@@ -351,7 +355,7 @@ def test_shipped_models_exist_and_keep_the_contract():
 
 
 def test_shipped_emg2arkit_follows_a_new_subjects_face(fresh_session):
-    from eifer_blender.core.processing import process_recording
+    from eifer_blender.core.envelopes import process_recording
 
     model = load_model(shipped_model_path("emg2arkit"), "cpu")
     envelopes = process_recording(fresh_session.recording, 25.0, model.processing_settings())
@@ -371,7 +375,7 @@ def test_shipped_emg2arkit_follows_a_new_subjects_face(fresh_session):
 
 
 def test_shipped_emg2arkit_refuses_envelopes_made_differently(fresh_session):
-    from eifer_blender.core.processing import process_recording
+    from eifer_blender.core.envelopes import process_recording
 
     model = load_model(shipped_model_path("emg2arkit"), "cpu")
     other = model.processing_settings(rms_window_s=model.metadata.processing["rms_window_s"] / 5)
@@ -381,7 +385,7 @@ def test_shipped_emg2arkit_refuses_envelopes_made_differently(fresh_session):
 
 
 def test_shipped_arkit2emg_infers_muscle_activity_from_the_face(fresh_session):
-    from eifer_blender.core.processing import normalise_envelopes, process_recording
+    from eifer_blender.core.envelopes import normalise_envelopes, process_recording
 
     model = load_model(shipped_model_path("arkit2emg"), "cpu")
     face = fresh_session.arkit.select(model.input_names)

@@ -14,10 +14,16 @@ import pytest
 from scipy.spatial import cKDTree
 
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.openhead import (
-    ASSET_PATH, PART_NAMES, REGION_NAMES, face_coordinates, face_unit_m, load_open_head, region,
+from eifer_blender.core.expression.spaces import ARKIT52
+from eifer_blender.core.heads.openhead import (
+    ASSET_PATH,
+    PART_NAMES,
+    REGION_NAMES,
+    face_coordinates,
+    face_unit_m,
+    load_open_head,
+    region,
 )
-from eifer_blender.core.spaces import ARKIT52
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MM = 1e-3

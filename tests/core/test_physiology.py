@@ -2,10 +2,16 @@
 import numpy as np
 import pytest
 
-from eifer_blender.core import physiology as ph
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.montage import FRIDLUND22
-from eifer_blender.core.spaces import ARKIT52, ARKIT52_INDEX, ARKIT_OBSERVABLE, ARKIT_UNOBSERVABLE
+from eifer_blender.core.expression.spaces import (
+    ARKIT52,
+    ARKIT52_INDEX,
+    ARKIT_OBSERVABLE,
+    ARKIT_UNOBSERVABLE,
+)
+from eifer_blender.core.recording.montage import FRIDLUND22
+from eifer_blender.core.simulator import physiology as ph
+from eifer_blender.core.simulator import protocols
 
 NO_TONIC = np.zeros(len(ph.UNIT_NAMES))
 
@@ -98,7 +104,7 @@ def test_au_table_documents_the_facts_mapping():
 
 @pytest.mark.parametrize("emotion", list(ph.EMOTION_AUS))
 def test_each_emotion_prototype_produces_exactly_its_emfacs_aus(emotion):
-    levels = ph.emotion_unit_levels(emotion)
+    levels = protocols.emotion_unit_levels(emotion)
     activations = np.zeros((1, len(ph.UNIT_NAMES)))
     for key, level in levels.items():
         activations[0, [ph.UNIT_INDEX[f"{key}_R"], ph.UNIT_INDEX[f"{key}_L"]]] = level
@@ -113,7 +119,7 @@ def au_column(au: int, side: str) -> int:
 
 
 def test_emotion_protocol_shows_each_emotion_with_its_aus_and_varied_intensity_and_asymmetry():
-    result = ph.generate_protocol("emotions", 90.0, 30.0, np.random.default_rng(5), tonic=NO_TONIC,
+    result = protocols.generate_protocol("emotions", 90.0, 30.0, np.random.default_rng(5), tonic=NO_TONIC,
                                   blink_rate_per_min=0.0)
     aus = ph.activations_to_aus(result.activations)
     times = np.arange(len(aus)) / result.fps
@@ -159,7 +165,7 @@ SCHAEDE_SHAPES = {
 
 def test_schaede_protocol_runs_the_eleven_exercises_in_order_with_their_shapes():
     assert len(ph.SCHAEDE_EXERCISES) == 11
-    result = ph.generate_protocol("schaede", 75.0, 30.0, np.random.default_rng(1), tonic=NO_TONIC,
+    result = protocols.generate_protocol("schaede", 75.0, 30.0, np.random.default_rng(1), tonic=NO_TONIC,
                                   blink_rate_per_min=0.0)
     arkit = np.clip(ph.activations_to_arkit(result.activations) + result.exogenous, 0, 1)
     gazeless = arkit.copy()
@@ -179,7 +185,7 @@ def test_schaede_protocol_runs_the_eleven_exercises_in_order_with_their_shapes()
 
 
 def test_mixed_protocol_mixes_many_muscles_one_and_two_sided():
-    result = ph.generate_protocol("mixed", 120.0, 30.0, np.random.default_rng(2), tonic=NO_TONIC,
+    result = protocols.generate_protocol("mixed", 120.0, 30.0, np.random.default_rng(2), tonic=NO_TONIC,
                                   blink_rate_per_min=0.0)
     events = [a for a in result.annotations if a.description.startswith("mixed/")]
     assert len(events) > 40
@@ -199,7 +205,7 @@ def test_mixed_protocol_mixes_many_muscles_one_and_two_sided():
 
 def test_blinks_idle_activity_and_gaze():
     tonic = np.full(len(ph.UNIT_NAMES), 0.01)
-    result = ph.generate_protocol("mixed", 240.0, 60.0, np.random.default_rng(3), tonic=tonic,
+    result = protocols.generate_protocol("mixed", 240.0, 60.0, np.random.default_rng(3), tonic=tonic,
                                   blink_rate_per_min=20.0)
     blinks = [a for a in result.annotations if a.description == "blink"]
     assert 50 <= len(blinks) <= 100  # ~20 a minute for 4 minutes (Poisson, ≥1 s apart)
@@ -218,9 +224,9 @@ def test_blinks_idle_activity_and_gaze():
 
 
 def test_same_random_stream_same_protocol_and_different_stream_different():
-    a = ph.generate_protocol("emotions", 20.0, 60.0, np.random.default_rng(7))
-    b = ph.generate_protocol("emotions", 20.0, 60.0, np.random.default_rng(7))
-    c = ph.generate_protocol("emotions", 20.0, 60.0, np.random.default_rng(8))
+    a = protocols.generate_protocol("emotions", 20.0, 60.0, np.random.default_rng(7))
+    b = protocols.generate_protocol("emotions", 20.0, 60.0, np.random.default_rng(7))
+    c = protocols.generate_protocol("emotions", 20.0, 60.0, np.random.default_rng(8))
     assert a.activations.tobytes() == b.activations.tobytes()
     assert a.annotations == b.annotations
     assert a.activations.tobytes() != c.activations.tobytes()
@@ -229,10 +235,10 @@ def test_same_random_stream_same_protocol_and_different_stream_different():
 
 def test_bad_input_is_refused_with_a_readable_message():
     with pytest.raises(InputError, match="unknown protocol 'smiles'"):
-        ph.generate_protocol("smiles", 10.0, 60.0, np.random.default_rng(0))
+        protocols.generate_protocol("smiles", 10.0, 60.0, np.random.default_rng(0))
     with pytest.raises(InputError, match="duration and fps must be positive"):
-        ph.generate_protocol("mixed", 0.0, 60.0, np.random.default_rng(0))
+        protocols.generate_protocol("mixed", 0.0, 60.0, np.random.default_rng(0))
     with pytest.raises(InputError, match=r"\(frames, 40\)"):
         ph.activations_to_arkit(np.zeros((5, 22)))
     with pytest.raises(InputError, match="unknown emotion"):
-        ph.emotion_unit_levels("contempt")
+        protocols.emotion_unit_levels("contempt")

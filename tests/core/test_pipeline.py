@@ -2,12 +2,13 @@
 import numpy as np
 import pytest
 
-from eifer_blender.core import curves, synthesis
 from eifer_blender.core.errors import InputError, ModelMismatchError
-from eifer_blender.core.montage import FRIDLUND22
+from eifer_blender.core.expression import curves
+from eifer_blender.core.expression.spaces import FLAME_EXPRESSION_NAMES
 from eifer_blender.core.network import ModelMetadata
 from eifer_blender.core.pipeline import DriveSettings, emg_to_expression
-from eifer_blender.core.spaces import FLAME_EXPRESSION_NAMES
+from eifer_blender.core.recording.montage import FRIDLUND22
+from eifer_blender.core.simulator import session as sim_session
 from models.export import export_onnx
 from models.nets import NetConfig, WindowNet
 
@@ -28,7 +29,7 @@ def test_rest_floor_zeroes_small_weights_and_keeps_order_and_full_scale():
 
 @pytest.fixture(scope="module")
 def emotions():
-    return synthesis.simulate_session("emotions", subject=9, duration_s=12.0, rate_hz=2048.0, fps=30.0, seed=2)
+    return sim_session.simulate_session("emotions", subject=9, duration_s=12.0, rate_hz=2048.0, fps=30.0, seed=2)
 
 
 def test_drive_with_a_rest_floor_is_the_floor_applied_to_the_network_output(emotions):

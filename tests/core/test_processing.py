@@ -10,29 +10,10 @@ import pytest
 from scipy import signal
 
 from eifer_blender.cli import main as cli_main
+from eifer_blender.core.envelopes import ProcessingSettings, bandpass_filter, design_bandpass, effective_band, frame_times_within, normalisation_references, normalise_envelopes, notch_filter, notch_frequencies, process_recording, process_source, remove_mean, rms_at
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.processing import (
-    ProcessingSettings,
-    bandpass_filter,
-    design_bandpass,
-    effective_band,
-    frame_times_s,
-    normalisation_references,
-    normalise_envelopes,
-    notch_filter,
-    notch_frequencies,
-    process_recording,
-    process_source,
-    remove_mean,
-    rms_at,
-)
-from eifer_blender.core.recording import (
-    Annotation,
-    Recording,
-    RecordingSource,
-    read_envelopes,
-    write_recording,
-)
+from eifer_blender.core.recording import Annotation, Recording, RecordingSource, write_recording
+from eifer_blender.core.trackfiles import read_track
 
 
 def shwedyk_carrier(n: int, rate_hz: float, rng: np.random.Generator, channels: int) -> np.ndarray:
@@ -117,7 +98,7 @@ def test_steps_compose_to_the_chain():
     track = process_recording(rec, fps, ProcessingSettings(montage=None, chunk_s=None))
     x = notch_filter(remove_mean(rec.data_uv), rec.rate_hz, (50.0,), q=2.0)
     x = bandpass_filter(x, rec.rate_hz, (10.0, 500.0))
-    times = frame_times_s(rec.n_samples, rec.rate_hz, fps)
+    times = frame_times_within(rec.n_samples, rec.rate_hz, fps)
     np.testing.assert_allclose(track.values, rms_at(x, rec.rate_hz, times, 0.5), rtol=1e-12)
 
 
@@ -381,7 +362,7 @@ def test_cli_process_writes_csv_and_edf(tmp_path, capsys):
     out_csv = tmp_path / "env.csv"
     assert cli_main(["process", "--emg", str(path), "--fps", "30", "--out", str(out_csv)]) == 0
     assert "150 frames x 3 channels" in capsys.readouterr().out
-    track = read_envelopes(out_csv)
+    track = read_track(out_csv)
     assert track.names == ("Corr_L", "Zyg_R", "Zyg_L") and track.fps == 30.0 and track.units == "uV"
     direct = process_recording(rec, 30.0)
     np.testing.assert_allclose(track.values, direct.values, rtol=2e-3)  # EDF is 16 bit
@@ -389,7 +370,7 @@ def test_cli_process_writes_csv_and_edf(tmp_path, capsys):
     code = cli_main(["process", "--emg", str(path), "--fps", "24", "--out", str(out_edf),
                      "--normalise", "percentile", "--envelope", "rectify", "--notch", "--chunk", "1"])
     assert code == 0
-    assert read_envelopes(out_edf).names == ("Corr_L", "Zyg_R", "Zyg_L")
+    assert read_track(out_edf).names == ("Corr_L", "Zyg_R", "Zyg_L")
 
 
 def test_cli_bad_input_exits_3_with_the_file_named(tmp_path, capsys):

@@ -5,17 +5,10 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from eifer_blender.core.envelopes import process_recording
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.processing import process_recording
-from eifer_blender.core.recording import (
-    Annotation,
-    Recording,
-    open_recording,
-    read_envelopes,
-    read_recording,
-    write_envelopes,
-    write_recording,
-)
+from eifer_blender.core.recording import Annotation, Recording, open_recording, read_recording, write_recording
+from eifer_blender.core.trackfiles import read_track, write_track
 from eifer_blender.core.tracks import MuscleTrack
 
 RATE_HZ = 2048.0
@@ -156,7 +149,7 @@ def test_envelopes_round_trip_with_names(ext, tmp_path):
     values = rng.gamma(2.0, 8.0, size=(120, 3))
     names = ("Zyg_L", "Zyg_R", "Corr_L")
     track = MuscleTrack(values, names, 30.0, "fridlund22", "uV", 0.0)
-    back = read_envelopes(write_envelopes(track, tmp_path / f"env{ext}"))
+    back = read_track(write_track(track, tmp_path / f"env{ext}"))
     assert back.names == names and back.fps == pytest.approx(30.0) and back.units == "uV"
     assert back.space == "fridlund22"
     atol = 1e-6 if ext == ".csv" else np.ptp(values) / 30000
@@ -165,9 +158,9 @@ def test_envelopes_round_trip_with_names(ext, tmp_path):
 
 def test_envelope_csv_header_states_fps_and_units(tmp_path):
     track = MuscleTrack(np.ones((5, 2)), ("Zyg_L", "Zyg_R"), 24.0, "fridlund22", "normalised", 1.5)
-    text = write_envelopes(track, tmp_path / "n.csv").read_text()
+    text = write_track(track, tmp_path / "n.csv").read_text()
     assert "# fps=24.0" in text and "# units=normalised" in text
-    back = read_envelopes(tmp_path / "n.csv")
+    back = read_track(tmp_path / "n.csv")
     assert back.units == "normalised" and back.start_s == pytest.approx(1.5)
 
 
@@ -250,13 +243,13 @@ def test_nan_or_inf_samples_name_the_channel(bad, tmp_path):
 
 
 def test_inf_in_xdf_is_refused_on_read_and_on_write(tmp_path):
-    from eifer_blender.core.recording import _write_xdf
+    from eifer_blender.core.recording._xdf import write_xdf
 
     data = np.random.default_rng(0).normal(size=(2, 500))
     data[1, 250] = np.inf
     rec = Recording(data, 500.0, ["Zyg_L", "Mass_R"])
     path = tmp_path / "inf.xdf"
-    _write_xdf(rec, path)  # the raw writer, as another program might produce such a file
+    write_xdf(rec, path)  # the raw writer, as another program might produce such a file
     with pytest.raises(InputError) as err:
         read_recording(path)
     assert "inf.xdf" in _message(err) and "Mass_R" in _message(err) and "0.500 s" in _message(err)

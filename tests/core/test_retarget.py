@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.retarget import load_retarget
-from eifer_blender.core.spaces import ARKIT52
+from eifer_blender.core.expression.retarget import load_retarget
+from eifer_blender.core.expression.spaces import ARKIT52
 from eifer_blender.core.tracks import ExpressionTrack
 
 

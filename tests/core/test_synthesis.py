@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from eifer_blender.core import physiology as ph
-from eifer_blender.core import synthesis as sy
+from eifer_blender.core.envelopes import ProcessingSettings, process_recording
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.montage import FRIDLUND22
-from eifer_blender.core.processing import ProcessingSettings, process_recording
+from eifer_blender.core.expression.spaces import ARKIT52, ARKIT_OBSERVABLE
 from eifer_blender.core.recording import read_recording
-from eifer_blender.core.spaces import ARKIT52, ARKIT_OBSERVABLE
+from eifer_blender.core.recording.montage import FRIDLUND22
+from eifer_blender.core.simulator import physiology as ph
+from eifer_blender.core.simulator import protocols
+from eifer_blender.core.simulator import session as sim_session
+from eifer_blender.core.simulator import synthesis as sy
 
 RATE_HZ = 4096.0
 FPS = 60.0
@@ -31,7 +33,7 @@ def contractions(n_frames: int, fps: float, seed: int) -> np.ndarray:
     times = np.arange(n_frames) / fps
     levels = np.zeros(n_frames)
     for k in range(8):
-        levels += rng.uniform(0.2, 1.0) * ph.envelope(times, 1.0 + 2.4 * k, 0.3, 1.0, 0.4)
+        levels += rng.uniform(0.2, 1.0) * protocols.envelope(times, 1.0 + 2.4 * k, 0.3, 1.0, 0.4)
     return levels
 
 
@@ -179,7 +181,7 @@ def test_motion_artefacts_happen_where_they_are_annotated_and_nowhere_else():
         inside[first:last] = True
         assert np.abs(rec.data_uv[:, first:last]).max() > 10.0  # a big transient on some channel
     assert np.abs(rec.data_uv[:, ~inside]).max() < 1.0  # nothing else: no activation, no noise
-    session = sy.simulate_session("mixed", subject, 20.0, rate_hz=2048.0, seed=1)
+    session = sim_session.simulate_session("mixed", subject, 20.0, rate_hz=2048.0, seed=1)
     annotated = [a for a in session.annotations if a.description == "artefact/motion"]
     assert [[a.onset_s, a.duration_s] for a in annotated] == session.recording.meta["motion_artefacts"]
     assert annotated and all(a.onset_s + a.duration_s <= 20.0 for a in session.annotations)
@@ -190,7 +192,7 @@ def test_motion_artefacts_happen_where_they_are_annotated_and_nowhere_else():
 
 
 def test_simulated_session_bundles_signal_face_activations_and_events():
-    session = sy.simulate_session("emotions", 3, 12.0, rate_hz=2048.0, fps=30.0, seed=4)
+    session = sim_session.simulate_session("emotions", 3, 12.0, rate_hz=2048.0, fps=30.0, seed=4)
     rec = session.recording
     assert rec.channel_names == list(FRIDLUND22) and rec.channel_types == ["emg"] * 22
     assert rec.rate_hz == 2048.0 and rec.n_samples == 12 * 2048 and rec.data_uv.dtype == np.float32
@@ -210,24 +212,24 @@ def test_simulated_session_bundles_signal_face_activations_and_events():
 
 
 def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path):
-    first = sy.simulate_session("mixed", 2, 6.0, rate_hz=2048.0, seed=11)
-    again = sy.simulate_session("mixed", 2, 6.0, rate_hz=2048.0, seed=11)
-    other = sy.simulate_session("mixed", 2, 6.0, rate_hz=2048.0, seed=12)
+    first = sim_session.simulate_session("mixed", 2, 6.0, rate_hz=2048.0, seed=11)
+    again = sim_session.simulate_session("mixed", 2, 6.0, rate_hz=2048.0, seed=11)
+    other = sim_session.simulate_session("mixed", 2, 6.0, rate_hz=2048.0, seed=12)
     assert first.recording.data_uv.tobytes() == again.recording.data_uv.tobytes()
     assert first.arkit.values.tobytes() == again.arkit.values.tobytes()
     assert first.annotations == again.annotations
     assert first.recording.data_uv.tobytes() != other.recording.data_uv.tobytes()
     for name, session in (("a", first), ("b", again)):
         (tmp_path / name).mkdir()
-        sy.write_session(session, tmp_path / name / "rec.edf")
+        sim_session.write_session(session, tmp_path / name / "rec.edf")
     for file in ("rec.edf", "rec_truth.npz", "rec_events.tsv"):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
 
 
 @pytest.mark.parametrize("suffix", [".edf", ".bdf", ".csv"])
 def test_written_recording_and_ground_truth_read_back(tmp_path, suffix):
-    session = sy.simulate_session("schaede", 1, 4.0, rate_hz=1024.0, fps=30.0, seed=0)
-    paths = sy.write_session(session, tmp_path / f"rec{suffix}")
+    session = sim_session.simulate_session("schaede", 1, 4.0, rate_hz=1024.0, fps=30.0, seed=0)
+    paths = sim_session.write_session(session, tmp_path / f"rec{suffix}")
     assert paths["truth"] == tmp_path / "rec_truth.npz"
     back = read_recording(paths["recording"])
     assert back.channel_names == list(FRIDLUND22) and back.rate_hz == 1024.0
@@ -236,7 +238,7 @@ def test_written_recording_and_ground_truth_read_back(tmp_path, suffix):
     if suffix != ".csv":
         assert [a.description for a in back.annotations] == \
             [a.description for a in session.recording.annotations]
-    truth = sy.read_truth(paths["recording"])
+    truth = sim_session.read_truth(paths["recording"])
     assert truth.arkit.values.tobytes() == session.arkit.values.tobytes()
     assert truth.activations.values.tobytes() == session.activations.values.tobytes()
     assert truth.arkit.names == ARKIT52 and truth.activations.names == ph.UNIT_NAMES
@@ -250,21 +252,21 @@ def test_written_recording_and_ground_truth_read_back(tmp_path, suffix):
 
 def test_bad_input_is_refused_with_a_readable_message(tmp_path):
     with pytest.raises(InputError, match="montage 'kuramoto19' cannot be simulated"):
-        sy.simulate_session("emotions", 1, 5.0, montage="kuramoto19")
+        sim_session.simulate_session("emotions", 1, 5.0, montage="kuramoto19")
     with pytest.raises(InputError, match="at least 1000 Hz"):
-        sy.simulate_session("emotions", 1, 5.0, rate_hz=500.0)
+        sim_session.simulate_session("emotions", 1, 5.0, rate_hz=500.0)
     with pytest.raises(InputError, match="seed"):
-        sy.simulate_session("emotions", 1, 5.0, seed=-1)
+        sim_session.simulate_session("emotions", 1, 5.0, seed=-1)
     with pytest.raises(InputError, match="subject"):
         sy.make_subject(-2)
     with pytest.raises(InputError, match="duration"):
-        sy.simulate_session("emotions", 1, 0.0)
+        sim_session.simulate_session("emotions", 1, 0.0)
     with pytest.raises(InputError, match="muscle units"):
         sy.synthesize_emg(sy.MuscleTrack(np.zeros((10, 22)), FRIDLUND22, 60.0, "fridlund22", "uV"))
     with pytest.raises(InputError, match=r"lie in \[0, 1\]"):
         sy.synthesize_emg(sy.activation_track(np.full((10, len(ph.UNIT_NAMES)), 2.0), 60.0))
     with pytest.raises(InputError, match="no ground truth for rec.edf"):
-        sy.read_truth(tmp_path / "rec.edf")
+        sim_session.read_truth(tmp_path / "rec.edf")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,7 +284,7 @@ def test_simulate_command_writes_recording_and_truth(tmp_path, capsys):
     assert simulate.run(args) == 0
     assert out.is_file() and (tmp_path / "rec_truth.npz").is_file()
     assert "22 channels, 3.0 s at 2048 Hz" in capsys.readouterr().out
-    assert sy.read_truth(out).meta["protocol"] == "schaede"
+    assert sim_session.read_truth(out).meta["protocol"] == "schaede"
     with pytest.raises(InputError, match="cannot write this file type"):
         simulate.run(parser.parse_args(["--duration", "1", "--out", str(tmp_path / "rec.mp4")]))
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.montage import FRIDLUND22
-from eifer_blender.core.spaces import ARKIT52
+from eifer_blender.core.expression.spaces import ARKIT52
+from eifer_blender.core.recording.montage import FRIDLUND22
 from models.mmm import canonical_emg_name, read_mmm, read_mmm_emg, read_mmm_params
 
 # the release's EMG columns: alphabetical, "_l" before "_r", partly German

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from eifer_blender.core.montage import FRIDLUND22
+from eifer_blender.core.envelopes import process_recording
 from eifer_blender.core.network import load_model
-from eifer_blender.core.processing import process_recording
-from eifer_blender.core.synthesis import simulate_session
+from eifer_blender.core.recording.montage import FRIDLUND22
+from eifer_blender.core.simulator.session import simulate_session
 from eifer_blender.core.tracks import ExpressionTrack, MuscleTrack
 from models import evaluate as evaluate_cli
 from models import train as train_cli
@@ -176,8 +176,8 @@ def test_subject_split_keeps_subjects_whole_and_is_seeded():
 
 
 def test_window_bank_matches_runtime_windows_and_normalises_per_recording():
-    from eifer_blender.core.processing import normalise_envelopes
-    from eifer_blender.core.windows import make_windows
+    from eifer_blender.core.envelopes import normalise_envelopes
+    from eifer_blender.core.network.windows import make_windows
     from models.data import Clip
 
     rng = np.random.default_rng(0)

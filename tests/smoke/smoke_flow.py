@@ -53,7 +53,7 @@ USER_DIR = Path(ARGS.user_dir or tempfile.mkdtemp(prefix="eifer-smoke-user-")).r
 os.environ["BLENDER_USER_RESOURCES"] = str(USER_DIR)  # read once, when bpy is first imported
 
 import bpy  # noqa: E402  (after the environment is set)
-import addon_utils  # noqa: E402  (on sys.path once bpy is imported)
+import addon_utils  # noqa: E402, I001  (on sys.path once bpy is imported)
 
 
 def ext(name: str):

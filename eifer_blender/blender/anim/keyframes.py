@@ -1,0 +1,143 @@
+"""Fast F-curve writing and reading on slotted actions (Blender 4.4+ API; 4.5 LTS and 5.x).
+
+Keys are written in one pass per curve with ``keyframe_points.add`` + ``foreach_set`` (about 3 M
+keys/s, FACTS §7) instead of ``keyframe_insert`` (about 6 k keys/s). Actions that a drive replaces
+are stashed, never deleted, so one click brings them back.
+"""
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+_INTERPOLATION = {"CONSTANT": 0, "LINEAR": 1, "BEZIER": 2}
+_AUTO_CLAMPED = 4
+PREVIOUS_ACTION_KEY = "eifer_previous_action"
+STASH_TRACK_NAME = "[EIFER previous]"
+
+
+def scene_fps(scene) -> float:
+    """The scene's frame rate in frames per second (``fps / fps_base``)."""
+    return scene.render.fps / scene.render.fps_base
+
+
+def new_action(id_data: bpy.types.ID, name: str):
+    """Create an action with one slot and one keyframe strip, assign it to ``id_data``.
+
+    Returns ``(action, channelbag)``; the channelbag's ``fcurves`` receive the curves.
+    """
+    action = bpy.data.actions.new(name)
+    slot = action.slots.new(id_type=id_data.id_type, name=id_data.name)
+    layer = action.layers.new("EIFER")
+    strip = layer.strips.new(type="KEYFRAME")
+    channelbag = strip.channelbag(slot, ensure=True)
+    anim = id_data.animation_data or id_data.animation_data_create()
+    anim.action = action
+    anim.action_slot = slot
+    return action, channelbag
+
+
+def assigned_channelbag(id_data: bpy.types.ID):
+    """The channelbag of the action and slot assigned to ``id_data``, or None."""
+    anim = id_data.animation_data
+    if anim is None or anim.action is None or anim.action_slot is None:
+        return None
+    for layer in anim.action.layers:
+        for strip in layer.strips:
+            bag = strip.channelbag(anim.action_slot)
+            if bag is not None:
+                return bag
+    return None
+
+
+def write_curves(channelbag, data_paths, frames, values, *, keep=None, interpolation: str = "LINEAR",
+                 group: str | None = None):
+    """Write one F-curve per column of ``values`` (frames x curves) in one pass each.
+
+    ``data_paths`` holds a ``data_path`` string or ``(data_path, array_index)`` per column.
+    ``keep`` (frames x curves, bool), e.g. from ``core.expression.curves.reduce_keys``, keys only those frames.
+    Existing curves with the same path are replaced. Returns the F-curves in column order.
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim != 2 or values.shape != (frames.size, len(data_paths)):
+        raise ValueError(f"values must be (frames={frames.size}, curves={len(data_paths)}), got {values.shape}")
+    if keep is not None and np.shape(keep) != values.shape:
+        raise ValueError(f"keep must have the shape of values {values.shape}, got {np.shape(keep)}")
+    interp_code = _INTERPOLATION[interpolation]
+    action_group = None
+    if group:
+        action_group = channelbag.groups.get(group) or channelbag.groups.new(group)
+    curves = []
+    for column, path in enumerate(data_paths):
+        path, index = (path, 0) if isinstance(path, str) else path
+        old = channelbag.fcurves.find(path, index=index)
+        if old is not None:
+            channelbag.fcurves.remove(old)
+        fcurve = channelbag.fcurves.new(path, index=index)
+        if action_group is not None:
+            fcurve.group = action_group
+        rows = slice(None) if keep is None else np.asarray(keep[:, column], dtype=bool)
+        column_frames, column_values = frames[rows], values[rows, column]
+        n = column_frames.size
+        co = np.empty(2 * n, dtype=np.float32)
+        co[0::2], co[1::2] = column_frames, column_values
+        points = fcurve.keyframe_points
+        points.add(n)
+        points.foreach_set("co", co)
+        points.foreach_set("interpolation", np.full(n, interp_code, dtype=np.int32))
+        points.foreach_set("handle_left_type", np.full(n, _AUTO_CLAMPED, dtype=np.int32))
+        points.foreach_set("handle_right_type", np.full(n, _AUTO_CLAMPED, dtype=np.int32))
+        fcurve.update()
+        curves.append(fcurve)
+    return curves
+
+
+def read_keys(fcurve) -> tuple[np.ndarray, np.ndarray]:
+    """The raw keys of one F-curve as (frames, values) float32 arrays."""
+    n = len(fcurve.keyframe_points)
+    co = np.empty(2 * n, dtype=np.float32)
+    fcurve.keyframe_points.foreach_get("co", co)
+    return co[0::2].copy(), co[1::2].copy()
+
+
+def stash_assigned_action(id_data: bpy.types.ID) -> str | None:
+    """Keep the action now on ``id_data`` safe before a new one is assigned.
+
+    The action gets a fake user and a muted NLA track (Blender's own "stash" convention), and its
+    name is remembered on ``id_data`` so :func:`restore_previous_action` can bring it back.
+    """
+    anim = id_data.animation_data
+    if anim is None or anim.action is None:
+        return None
+    action, slot = anim.action, anim.action_slot
+    action.use_fake_user = True
+    track = anim.nla_tracks.new()
+    track.name = STASH_TRACK_NAME
+    strip = track.strips.new(action.name, int(action.frame_range[0]), action)
+    if slot is not None and hasattr(strip, "action_slot"):
+        strip.action_slot = slot
+    track.mute = True
+    id_data[PREVIOUS_ACTION_KEY] = action.name
+    if slot is not None:
+        id_data[PREVIOUS_ACTION_KEY + "_slot"] = slot.identifier
+    return action.name
+
+
+def restore_previous_action(id_data: bpy.types.ID) -> bool:
+    """Re-assign the action stashed by :func:`stash_assigned_action`; False when there is none."""
+    name = id_data.get(PREVIOUS_ACTION_KEY)
+    action = bpy.data.actions.get(name) if name else None
+    if action is None:
+        return False
+    anim = id_data.animation_data or id_data.animation_data_create()
+    anim.action = action
+    slot_id = id_data.get(PREVIOUS_ACTION_KEY + "_slot")
+    slot = action.slots.get(slot_id) if slot_id else None
+    if slot is not None:
+        anim.action_slot = slot
+    for track in list(anim.nla_tracks):
+        if track.name.startswith(STASH_TRACK_NAME) and any(s.action == action for s in track.strips):
+            anim.nla_tracks.remove(track)
+    del id_data[PREVIOUS_ACTION_KEY]
+    id_data.pop(PREVIOUS_ACTION_KEY + "_slot", None)
+    return True

@@ -1,0 +1,159 @@
+"""Infer muscle activity from a face's animation (EIFER's reverse direction).
+
+``infer_muscles``: the face's animation over a frame range, evaluated whatever made it (keys,
+drivers, NLA, mocap imports) → an expression track in the model's space → Exp2EMG → muscle curves
+on an "EMG (inferred)" object with the structure of imported recordings (``anim.emg_object``).
+
+Everything is computed and checked before the scene is written, so an error changes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+
+from ...core.errors import InputError, ModelMismatchError
+from ...core.network import Model, resolve_model
+from ...core.pipeline import expression_to_muscles
+from ...core.tracks import ExpressionTrack, MuscleTrack
+from ..anim import emg_object
+from ..anim.keyframes import scene_fps
+from ..rigs import rig_for
+from . import heatmap
+
+INFERRED_KIND = "inferred"
+SOURCE_PREFIX = "face:"
+
+
+@dataclass
+class InferReport:
+    """What :func:`infer_muscles` did."""
+
+    face: bpy.types.Object
+    emg_object: bpy.types.Object
+    expression: ExpressionTrack  # what the model read, in its space, one row per frame
+    muscles: MuscleTrack  # what it inferred, keyed on ``emg_object``
+    frame_start: int
+    frame_end: int
+    missing_shapes: list[str]  # model inputs the rig lacks (read as 0)
+    model: Model
+    heatmaps_refreshed: int = 0
+
+    @property
+    def provider(self) -> str:
+        return self.model.provider
+
+
+def _frames(scene, frame_range) -> np.ndarray:
+    first, last = frame_range if frame_range is not None else (scene.frame_start, scene.frame_end)
+    first, last = int(first), int(last)
+    if last < first:
+        raise InputError(f"empty frame range {first}–{last}: the last frame comes before the first")
+    return np.arange(first, last + 1, dtype=np.int64)
+
+
+def face_expression(face, model: Model, frames, *, scene=None, swap_sides: bool = False,
+                    mapping: dict[str, str] | None = None) -> tuple[ExpressionTrack, list[str]]:
+    """The face's animation at ``frames`` as the expression track ``model`` reads.
+
+    Returns ``(track, missing)``: inputs without a place on the rig (an ARKit model's shapes the
+    mesh has no shape key for) are filled with 0 and listed in ``missing``.
+
+    Raises
+    ------
+    InputError, ModelMismatchError
+        No usable shape keys, a rig the model's space cannot read (e.g. a FLAME head with an
+        ARKit model), a model space the add-on cannot sample.
+    """
+    scene = scene or bpy.context.scene
+    space = model.metadata.input_space
+    if space not in ("arkit52", "flame"):
+        raise ModelMismatchError(f"{model.path.name} reads the {space!r} space; faces can be read as "
+                                 f"'arkit52' (shape keys) or 'flame' (FLAME rigs)")
+    rig = rig_for(face, swap_sides=swap_sides, mapping=mapping)
+    if rig.space != space:
+        if rig.space == "flame":
+            raise ModelMismatchError(
+                f"{face.name} is a FLAME head: its shape keys are FLAME coefficients, and "
+                f"{model.path.name} reads ARKit-52 shapes; use an Exp2EMG model for the 'flame' space")
+        raise ModelMismatchError(
+            f"{model.path.name} reads FLAME parameters, and {face.name} is not a FLAME head made by "
+            f"EIFER; use an ARKit Exp2EMG model for shape-key rigs")
+    wanted = list(model.input_names)
+    missing = rig.bind(wanted)
+    sampled = rig.sample(frames, scene)
+    fps = scene_fps(scene)
+    start_s = (float(frames[0]) - scene.frame_start) / fps
+    values = np.zeros((sampled.n_frames, len(wanted)))
+    for column, name in enumerate(wanted):
+        if name in sampled.names:
+            values[:, column] = sampled.column(name)
+    meta = {"source": face.name}
+    if rig.space == "arkit52":
+        meta["binding"] = {n: rig.binding[n] for n in wanted if n in rig.binding}
+    return ExpressionTrack(values, wanted, fps, space, sampled.units, start_s, meta), missing
+
+
+def _animated(rig) -> bool:
+    return any(i is not None and i.animation_data is not None
+               and (i.animation_data.action is not None or len(i.animation_data.drivers)
+                    or len(i.animation_data.nla_tracks)) for i in rig.animated_ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference
+
+
+def infer_muscles(face, *, scene=None, model=None, frame_range=None, providers: str = "auto",
+                  swap_sides: bool = False, mapping: dict[str, str] | None = None,
+                  name: str | None = None) -> InferReport:
+    """Infer muscle activity from ``face``'s animation and key it on an "EMG (inferred)" object.
+
+    Parameters
+    ----------
+    face : the face object (a mesh with ARKit shape keys, or a FLAME head / armature).
+    scene : default the context scene.
+    model : an Exp2EMG :class:`Model`, a path, or None for the shipped "arkit2emg".
+    frame_range : (first, last) inclusive scene frames; default the scene's range.
+    providers : "auto", "cpu" or "cuda".
+    swap_sides, mapping : as for driving (Left/Right exchange, ARKit name -> shape key).
+    name : the EMG object's name (default "EMG (inferred) <face>").
+
+    Returns
+    -------
+    InferReport
+        The EMG object (re-inferring the same face replaces its data), both tracks, the frames
+        and the model inputs the rig lacked.
+
+    Raises
+    ------
+    InputError, ModelMismatchError
+        No face, no animation over the frames, no matching shape keys, a model of the wrong
+        direction or space. The scene is left unchanged.
+    """
+    scene = scene or bpy.context.scene
+    if face is None:
+        raise InputError("no face given: pick the animated face (a mesh with ARKit shape keys or a FLAME head)")
+    frames = _frames(scene, frame_range)
+    model = resolve_model(model, "arkit2emg", providers).require(direction="exp2emg", purpose="inferring muscles")
+    expression, missing = face_expression(face, model, frames, scene=scene, swap_sides=swap_sides,
+                                          mapping=mapping)
+    moves = frames.size > 1 and np.ptp(expression.values, axis=0).max() > 0
+    if not moves and (frames.size > 1 or not _animated(rig_for(face, swap_sides=swap_sides, mapping=mapping))):
+        raise InputError(
+            f"{face.name} has no animation over frames {frames[0]}–{frames[-1]}: its "
+            f"{'shape keys' if expression.space == 'arkit52' else 'FLAME parameters'} do not change. "
+            f"Key, drive or import an animation first, or pick the frames where it moves")
+    muscles = expression_to_muscles(expression, model)
+    muscles.meta.update({"face": face.name, "first_frame": int(frames[0]), "missing_shapes": missing,
+                         "input_space": expression.space})
+
+    # Nothing above changed the scene; from here on, Blender is written.
+    obj = emg_object.write_emg_object(scene, muscles, name=name or f"EMG (inferred) {face.name}",
+                                      kind=INFERRED_KIND, source=SOURCE_PREFIX + face.name,
+                                      start_frame=int(frames[0]))
+    face["eifer_inferred"] = obj.name
+    refreshed = heatmap.refresh_heatmaps(obj)
+    return InferReport(face, obj, expression, muscles, int(frames[0]), int(frames[-1]), missing, model,
+                       refreshed)

@@ -1,0 +1,55 @@
+"""The scene a headless job works in: open or start one, add the face, render it, save it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from ...core.errors import InputError
+from ..rigs.openhead import build_open_head
+from .render import render_video, setup_stage
+
+
+def open_scene(blend: str | None, fps: float | None):
+    """The scene to work in: the given .blend, or a new empty file."""
+    if blend:
+        path = Path(blend)
+        if not path.is_file():
+            raise InputError(f"{path}: .blend file not found")
+        bpy.ops.wm.open_mainfile(filepath=str(path))
+    else:
+        bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    if fps is not None:
+        if fps <= 0 or fps != int(fps):
+            raise InputError(f"--fps must be a positive whole number, got {fps}")
+        scene.render.fps, scene.render.fps_base = int(fps), 1.0
+    return scene
+
+
+def find_face(rig: str, obj_name: str | None, scene):
+    """The open head added to the scene, or the named object of an opened .blend."""
+    if obj_name:
+        obj = bpy.data.objects.get(obj_name)
+        if obj is None:
+            meshes = ", ".join(o.name for o in bpy.data.objects if o.type == "MESH") or "none"
+            raise InputError(f"no object called {obj_name!r} (meshes in the file: {meshes})")
+        return obj
+    if rig != "openhead":
+        raise InputError(f"--rig {rig!r}: use 'openhead', or --blend FILE --object NAME for your own rig")
+    face = build_open_head(scene.collection)
+    return face
+
+
+def render(scene, face, out: str, frames: tuple[int, int] | None, *, resolution: int, engine: str) -> Path:
+    setup_stage(scene, face, resolution_px=resolution, engine={"workbench": "BLENDER_WORKBENCH",
+                                                               "cycles": "CYCLES"}[engine])
+    first, last = frames or (scene.frame_start, scene.frame_end)
+    return render_video(scene, Path(out).resolve(), first, last)
+
+
+def save_blend(path: str) -> Path:
+    path = Path(path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(path), check_existing=False)
+    return path

@@ -1,0 +1,29 @@
+"""The user interface: operators (each ``execute`` one jobs call), sidebar panels, settings, preferences.
+
+:func:`register` / :func:`unregister` add and remove everything the extension shows in Blender.
+"""
+import bpy
+
+from . import emg_ops, flame_ops, head_ops, infer_ops, panels, preferences, properties
+
+_MODULES = (preferences, properties, head_ops, emg_ops, flame_ops, infer_ops, panels)
+
+
+def register():
+    for module in _MODULES:
+        for cls in module.CLASSES:
+            bpy.utils.register_class(cls)
+    properties.register_properties()
+    bpy.types.VIEW3D_MT_mesh_add.append(head_ops.draw_add_menu)
+    bpy.types.VIEW3D_MT_mesh_add.append(flame_ops.draw_add_menu)
+    bpy.types.TOPBAR_MT_file_import.append(emg_ops.draw_import_menu)
+
+
+def unregister():
+    bpy.types.TOPBAR_MT_file_import.remove(emg_ops.draw_import_menu)
+    bpy.types.VIEW3D_MT_mesh_add.remove(flame_ops.draw_add_menu)
+    bpy.types.VIEW3D_MT_mesh_add.remove(head_ops.draw_add_menu)
+    properties.unregister_properties()
+    for module in reversed(_MODULES):
+        for cls in reversed(module.CLASSES):
+            bpy.utils.unregister_class(cls)

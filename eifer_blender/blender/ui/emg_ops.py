@@ -1,0 +1,162 @@
+"""Operators for EMG: import a recording, drive the face, restore the previous animation, export."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from ...core.expression.spaces import ARKIT52
+from ..anim import emg_object, keyframes
+from ..jobs.drive import drive
+from ..jobs.export import export_curves
+from ..jobs.import_emg import import_emg
+from ..rigs.arkit import arkit_binding
+from .reporting import (
+    NeedsFace,
+    Progress,
+    provider_preference,
+    reports_input_errors,
+    shape_mapping,
+)
+
+RECORDING_GLOB = "*.edf;*.bdf;*.gdf;*.vhdr;*.set;*.fif;*.cnt;*.xdf;*.csv"
+
+
+class EIFER_OT_import_emg(bpy.types.Operator, ImportHelper):
+    """Import an sEMG recording: filter and envelope it (EIFER's chain) and key the envelopes"""
+
+    bl_idname = "eifer.import_emg"
+    bl_label = "Import EMG"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filter_glob: bpy.props.StringProperty(default=RECORDING_GLOB, options={"HIDDEN"})
+    start_frame: bpy.props.IntProperty(name="Start Frame", default=1,
+                                       description="Scene frame at which the recording starts")
+
+    def invoke(self, context, event):
+        self.start_frame = context.scene.eifer.start_frame
+        return super().invoke(context, event)
+
+    @reports_input_errors
+    def execute(self, context):
+        scene, settings = context.scene, context.scene.eifer
+        path = Path(bpy.path.abspath(self.filepath))
+        with Progress(context, "import") as progress:
+            report = import_emg(path, scene=scene, start_frame=self.start_frame, model=settings.model_path or None,
+                                notch_hz=(float(settings.mains_hz),), providers=provider_preference(context),
+                                progress=progress.step)
+        envelopes = report.envelopes
+        settings.recording = report.emg_object
+        settings.start_frame = self.start_frame
+        self.report({"INFO"}, f"Imported {len(envelopes.names)} channels, {envelopes.n_frames} frames from {path.name}")
+        return {"FINISHED"}
+
+
+class EIFER_OT_drive_face(bpy.types.Operator):
+    """Drive the face's shape keys from the recording through the EMG→expression network"""
+
+    bl_idname = "eifer.drive_face"
+    bl_label = "Drive Face from EMG"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        settings = context.scene.eifer
+        return settings.face is not None and settings.recording is not None
+
+    @reports_input_errors
+    def execute(self, context):
+        scene, settings = context.scene, context.scene.eifer
+        rows = [row for row in settings.mapping if row.arkit]
+        with Progress(context, "drive") as progress:
+            progress.step(5, f"driving {settings.face.name} from {settings.recording.name}")
+            report = drive(
+                settings.face, bpy.path.abspath(settings.recording[emg_object.SOURCE_KEY]), scene=scene,
+                model=bpy.path.abspath(settings.model_path) if settings.model_path else None,
+                start_frame=settings.start_frame,
+                frame_range=(scene.frame_start, scene.frame_end) if settings.use_frame_range else None,
+                smoothing_s=settings.smoothing_s, rest_floor=settings.rest_floor, key_tolerance=settings.key_tolerance,
+                gain={r.arkit: r.gain for r in rows}, offset={r.arkit: r.offset for r in rows},
+                swap_sides=settings.swap_sides, mapping=shape_mapping(settings), notch_hz=(float(settings.mains_hz),),
+                retarget=bpy.path.abspath(settings.retarget_path) if settings.retarget_path else None,
+                providers=provider_preference(context))
+            progress.step(100, "done")
+        note = report.result.model.provider_note
+        self.report({"WARNING"} if note else {"INFO"},
+                    f"Keyed frames {report.frame_start}–{report.frame_end} on {report.provider.replace('ExecutionProvider', '')}"
+                    + (f"; no shape key for {len(report.missing_shapes)} outputs" if report.missing_shapes else "")
+                    + (f" ({note})" if note else ""))
+        return {"FINISHED"}
+
+
+class EIFER_OT_restore_animation(bpy.types.Operator):
+    """Bring back the shape-key animation the face had before it was driven"""
+
+    bl_idname = "eifer.restore_animation"
+    bl_label = "Restore Previous Animation"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        face = context.scene.eifer.face
+        keys = face.data.shape_keys if face is not None else None
+        return keys is not None and keyframes.PREVIOUS_ACTION_KEY in keys
+
+    def execute(self, context):
+        keys = context.scene.eifer.face.data.shape_keys
+        if not keyframes.restore_previous_action(keys):
+            self.report({"ERROR"}, "The previous action no longer exists")
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class EIFER_OT_refresh_mapping(NeedsFace, bpy.types.Operator):
+    """Fill the mapping table from the face's shape keys (ARKit name → shape key)"""
+
+    bl_idname = "eifer.refresh_mapping"
+    bl_label = "Match Shape Keys"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @reports_input_errors
+    def execute(self, context):
+        settings = context.scene.eifer
+        binding = arkit_binding(settings.face, swap_sides=settings.swap_sides)
+        old = {row.arkit: (row.gain, row.offset) for row in settings.mapping}
+        settings.mapping.clear()
+        for name in ARKIT52:
+            row = settings.mapping.add()
+            row.arkit, row.shape = name, binding.get(name, "")
+            row.gain, row.offset = old.get(name, (1.0, 0.0))
+        self.report({"INFO"}, f"Matched {len(binding)} of 52 ARKit shapes")
+        return {"FINISHED"}
+
+
+class EIFER_OT_export_envelopes(bpy.types.Operator, ExportHelper):
+    """Export the EMG object's curves as CSV (frames × channels), EDF or BDF"""
+
+    bl_idname = "eifer.export_envelopes"
+    bl_label = "Export EMG Curves"
+    filename_ext = ".csv"
+    filter_glob: bpy.props.StringProperty(default="*.csv;*.edf;*.bdf", options={"HIDDEN"})
+    file_format: bpy.props.EnumProperty(name="Format", items=[("CSV", "CSV", ""), ("EDF", "EDF", "16 bit"),
+                                                              ("BDF", "BDF", "24 bit")])
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        return obj is not None and emg_object.CHANNELS_KEY in obj
+
+    @reports_input_errors
+    def execute(self, context):
+        path = export_curves(context.active_object, bpy.path.abspath(self.filepath), self.file_format)
+        self.report({"INFO"}, f"Wrote {path}")
+        return {"FINISHED"}
+
+
+def draw_import_menu(self, context):
+    self.layout.operator(EIFER_OT_import_emg.bl_idname, text="EMG Recording (EIFER)")
+
+
+CLASSES = (EIFER_OT_import_emg, EIFER_OT_drive_face, EIFER_OT_restore_animation, EIFER_OT_refresh_mapping,
+           EIFER_OT_export_envelopes)

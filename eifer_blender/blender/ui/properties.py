@@ -1,0 +1,109 @@
+"""Scene-level settings shown in the EIFER sidebar."""
+import bpy
+
+
+def _is_recording(self, obj):
+    return obj.get("eifer_kind") == "recording"
+
+
+def _is_face(self, obj):
+    return obj.type == "MESH" and obj.data.shape_keys is not None
+
+
+class EiferShapeMapping(bpy.types.PropertyGroup):
+    """One row of the mapping table: an ARKit name, the shape key it drives, gain and offset."""
+
+    arkit: bpy.props.StringProperty(name="ARKit")
+    shape: bpy.props.StringProperty(name="Shape key", description="Shape key this ARKit shape drives (empty: none)")
+    gain: bpy.props.FloatProperty(name="Gain", default=1.0, soft_min=0.0, soft_max=3.0)
+    offset: bpy.props.FloatProperty(name="Offset", default=0.0, soft_min=-1.0, soft_max=1.0)
+
+
+def _is_inferred(self, obj):
+    return obj.get("eifer_kind") == "inferred"
+
+
+def _is_emg(self, obj):
+    return "eifer_channels" in obj
+
+
+class EiferChannelMetric(bpy.types.PropertyGroup):
+    """One row of the Compare table: a channel (``name``) and EIFER's metrics for it."""
+
+    mse: bpy.props.FloatProperty(name="MSE")
+    rmse: bpy.props.FloatProperty(name="RMSE")
+    smape: bpy.props.FloatProperty(name="SMAPE", description="Symmetric mean absolute percentage error (%)")
+    spearman: bpy.props.FloatProperty(name="Spearman ρ")
+
+
+class EiferSceneSettings(bpy.types.PropertyGroup):
+    face: bpy.props.PointerProperty(
+        name="Face", type=bpy.types.Object, poll=_is_face,
+        description="The face the EMG drives or muscles are inferred from (a mesh with shape keys)")
+    recording: bpy.props.PointerProperty(
+        name="Recording", type=bpy.types.Object, poll=_is_recording,
+        description="An imported EMG recording (made by Import EMG)")
+    model_path: bpy.props.StringProperty(
+        name="Model", subtype="FILE_PATH",
+        description="EMG→expression ONNX model; empty uses the shipped emg2arkit model")
+    retarget_path: bpy.props.StringProperty(
+        name="Retarget", subtype="FILE_PATH",
+        description="ARKit→FLAME matrix (.npy/.npz) for driving a FLAME head with an ARKit model")
+    start_frame: bpy.props.IntProperty(
+        name="Start Frame", default=1, description="Scene frame at which the recording starts")
+    use_frame_range: bpy.props.BoolProperty(
+        name="Limit Frames", description="Key only the scene's preview/playback range")
+    mains_hz: bpy.props.EnumProperty(
+        name="Mains", items=[("50", "50 Hz", "Europe, Asia, Africa, Australia"),
+                             ("60", "60 Hz", "The Americas, parts of Asia")], default="50",
+        description="Power-line frequency notched out of the recording")
+    smoothing_s: bpy.props.FloatProperty(
+        name="Smoothing", default=0.0, min=0.0, soft_max=0.5, unit="TIME_ABSOLUTE",
+        description="Savitzky–Golay window in seconds (0: off)")
+    rest_floor: bpy.props.FloatProperty(
+        name="Rest Floor", default=0.0, min=0.0, max=0.5, precision=3,
+        description="Weights up to this value are keyed as 0 and the rest stretched back to 0–1, "
+                    "so a face at rest stays still (0: off; try 0.05)")
+    key_tolerance: bpy.props.FloatProperty(
+        name="Key Tolerance", default=0.0, min=0.0, soft_max=0.05, precision=4,
+        description="Drop keys that linear interpolation reproduces within this value (0: key every frame)")
+    swap_sides: bpy.props.BoolProperty(
+        name="Swap Left/Right", description="For rigs whose Left and Right shape keys are mirrored")
+    mapping: bpy.props.CollectionProperty(type=EiferShapeMapping)
+    mapping_index: bpy.props.IntProperty()
+    # infer muscles / compare / heatmap (ui/infer_ops.py)
+    inferred: bpy.props.PointerProperty(
+        name="Inferred", type=bpy.types.Object, poll=_is_inferred,
+        description="Muscle activity inferred from a face (made by Infer Muscles)")
+    inverse_model_path: bpy.props.StringProperty(
+        name="Exp2EMG Model", subtype="FILE_PATH",
+        description="Expression→EMG ONNX model; empty uses the shipped arkit2emg model")
+    heatmap_source: bpy.props.PointerProperty(
+        name="Heatmap Source", type=bpy.types.Object, poll=_is_emg,
+        description="The EMG object (inferred or recorded) whose activity the heatmap shows")
+    compare_output: bpy.props.StringProperty(
+        name="Output Folder", subtype="DIR_PATH", default="",
+        description="Where Compare writes its CSV table and PNG plot (empty: next to the .blend, or the "
+                    "temp folder while the file is unsaved)")
+    compare_scaling: bpy.props.EnumProperty(
+        name="Scaling", default="AUTO", items=[
+            ("AUTO", "Auto", "Percentile scaling when the units differ (µV against normalised), else none"),
+            ("NONE", "None", "Score the values as they are"),
+            ("PERCENTILE", "Percentile", "Map each channel to its 5th–95th percentile before scoring")],
+        description="How recorded and inferred curves are put on one scale (Spearman ρ does not depend on it)")
+    compare_rows: bpy.props.CollectionProperty(type=EiferChannelMetric)
+    compare_index: bpy.props.IntProperty()
+    compare_summary: bpy.props.StringProperty(name="Summary")
+    compare_csv: bpy.props.StringProperty(name="Metrics CSV", subtype="FILE_PATH")
+    compare_png: bpy.props.StringProperty(name="Comparison Plot", subtype="FILE_PATH")
+
+
+CLASSES = (EiferShapeMapping, EiferChannelMetric, EiferSceneSettings)
+
+
+def register_properties():
+    bpy.types.Scene.eifer = bpy.props.PointerProperty(type=EiferSceneSettings)
+
+
+def unregister_properties():
+    del bpy.types.Scene.eifer

@@ -1,0 +1,63 @@
+"""What every operator shares: input errors as Blender reports, progress, the user's preferences."""
+from __future__ import annotations
+
+import functools
+
+import bpy
+
+from ...core.errors import EiferError
+from .preferences import get_preferences
+
+
+def reports_input_errors(execute):
+    """Turn an :class:`EiferError` raised by ``execute`` into Blender's error report and CANCELLED.
+
+    Operators compute and check before they write to the scene, so a cancelled operator has
+    changed nothing.
+    """
+
+    @functools.wraps(execute)
+    def wrapper(self, context):
+        try:
+            return execute(self, context)
+        except EiferError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+
+    return wrapper
+
+
+class NeedsFace:
+    """Mixin for operators that act on the sidebar's Face."""
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene.eifer.face is not None
+
+
+class Progress:
+    """Blender's progress indicator, and a console line when running headless."""
+
+    def __init__(self, context, label: str):
+        self.wm, self.label = context.window_manager, label
+
+    def __enter__(self):
+        self.wm.progress_begin(0, 100)
+        return self
+
+    def step(self, percent: int, what: str):
+        self.wm.progress_update(percent)
+        if bpy.app.background:
+            print(f"EIFER {self.label}: {what}", flush=True)
+
+    def __exit__(self, *exc):
+        self.wm.progress_end()
+
+
+def provider_preference(context) -> str:
+    return get_preferences(context).execution_provider.lower()
+
+
+def shape_mapping(settings) -> dict[str, str] | None:
+    """The panel's mapping table as ARKit name -> shape key (None when the table is empty)."""
+    return {row.arkit: row.shape for row in settings.mapping if row.arkit} or None

@@ -1,0 +1,124 @@
+"""Per-channel normalisation of envelopes: to rest, to a posed maximum (calibration), or percentiles.
+
+MVC normalisation is impractical for the face; facial EMG labs normalise to rest and to a maximal
+posed expression (van Boxtel 2001, Psychophysiology 38:22-34, doi:10.1111/1469-8986.3810022).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..recording import RecordingSource
+from .settings import NORMALISATION_METHODS, ProcessingSettings
+
+
+def normalise_envelopes(values: np.ndarray, spec: dict, *, times_s: np.ndarray | None = None,
+                        segments_s: Sequence[tuple[float, float]] | None = None) -> np.ndarray:
+    """Normalise envelopes ``values[frames, channels]`` per channel as ``spec`` says.
+
+    ``spec`` is ``{"method": ...}`` plus either fixed references ``"offset"``/``"scale"``
+    (lists, one per channel, as stored in a track's ``meta["normalisation"]``) or the
+    parameters to compute them (see :func:`normalisation_references`).
+    Result: ``(values - offset) / scale``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if spec.get("method", "none") == "none":
+        return values
+    if "offset" in spec and "scale" in spec:
+        offset = np.asarray(spec["offset"], dtype=np.float64)
+        scale = np.asarray(spec["scale"], dtype=np.float64)
+        if offset.shape != (values.shape[1],) or scale.shape != (values.shape[1],):
+            raise InputError(f"normalisation references are for {offset.size} channels, the "
+                             f"envelopes have {values.shape[1]}")
+    else:
+        refs = normalisation_references(values, spec, times_s=times_s, segments_s=segments_s)
+        offset, scale = np.asarray(refs["offset"]), np.asarray(refs["scale"])
+    return (values - offset) / scale
+
+
+def normalisation_references(values: np.ndarray, spec: dict, *, times_s: np.ndarray | None = None,
+                             segments_s: Sequence[tuple[float, float]] | None = None,
+                             names: Sequence[str] | None = None, source: str = "") -> dict:
+    """Per-channel references ``{"method", "offset", "scale", ...}`` for :func:`normalise_envelopes`.
+
+    Methods
+    -------
+    rest
+        scale = median envelope over the rest segments (value 1 = rest level); without
+        segments, the ``rest_percentile`` (default 10) of the whole track.
+    calibration
+        scale = maximum envelope over the calibration segments (1 = maximal posed expression);
+        without segments, the ``max_percentile`` (default 99) of the whole track.
+    percentile
+        offset = ``low`` percentile (default 5), scale = ``high`` (95) - ``low`` percentile.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    method = spec.get("method", "none")
+    where = f"{source}: " if source else ""
+    n_ch = values.shape[1]
+    if method == "none":
+        return {"method": "none"}
+    mask = np.ones(values.shape[0], dtype=bool)
+    used_segments = None
+    if segments_s:
+        if times_s is None:
+            raise ValueError("segments_s needs times_s")
+        mask = np.zeros(values.shape[0], dtype=bool)
+        for a, b in segments_s:
+            mask |= (times_s >= a) & (times_s <= b)
+        if not mask.any():
+            raise InputError(f"{where}the {method} segment(s) {list(segments_s)} contain no frame")
+        used_segments = [list(map(float, s)) for s in segments_s]
+    sel = values[mask]
+    out: dict = {"method": method}
+    if method in ("rest", "calibration"):
+        # over marked segments: the median at rest, the maximum of the posed expressions; else a percentile
+        segment_level, key, default = ((np.median, "rest_percentile", 10.0) if method == "rest"
+                                       else (np.max, "max_percentile", 99.0))
+        if used_segments:
+            scale = segment_level(sel, axis=0)
+        else:
+            out[key] = float(spec.get(key, default))
+            scale = np.percentile(sel, out[key], axis=0)
+        offset = np.zeros(n_ch)
+    elif method == "percentile":
+        low, high = float(spec.get("low", 5.0)), float(spec.get("high", 95.0))
+        offset = np.percentile(sel, low, axis=0)
+        scale = np.percentile(sel, high, axis=0) - offset
+        out.update(low=low, high=high)
+    else:
+        raise InputError(f"unknown normalisation method {method!r}; use one of "
+                         f"{', '.join(NORMALISATION_METHODS)}")
+    flat = np.flatnonzero(~(np.abs(scale) > 1e-12))
+    if flat.size:
+        labels = [names[i] if names else str(i) for i in flat]
+        raise InputError(f"{where}cannot normalise ({method}): reference is zero for channel(s) "
+                         f"{', '.join(labels)} (flat or disconnected?)")
+    out["offset"] = offset.tolist()
+    out["scale"] = scale.tolist()
+    if used_segments:
+        out["segments_s"] = used_segments
+    if names is not None:
+        out["channels"] = list(names)
+    return out
+
+
+
+def normalisation_segments(source: RecordingSource, settings: ProcessingSettings, name: str):
+    method = settings.normalise
+    if method == "rest":
+        spans, label = settings.rest_s, settings.rest_label
+    elif method == "calibration":
+        spans, label = settings.calibration_s, settings.calibration_label
+    else:
+        return None
+    if spans:
+        return [tuple(map(float, s)) for s in spans]
+    marked = [(a.onset_s, a.onset_s + a.duration_s) for a in source.annotations
+              if a.description.strip().lower() == label.lower() and a.duration_s > 0]
+    return marked or None
+
+
+# ----------------------------------------------------------------------------------------------

@@ -1,0 +1,24 @@
+"""Helpers shared by the test modules."""
+import importlib
+from types import SimpleNamespace
+
+from tests.conftest import EXTENSION_MODULE
+
+
+def extension_module(name: str):
+    """A module of the enabled extension, e.g. ``extension_module("blender.rigs.flame")``."""
+    return importlib.import_module(f"{EXTENSION_MODULE}.{name}")
+
+
+def extension_modules(*names: str) -> SimpleNamespace:
+    """The public names of several extension modules (the sibling files of one stage) as one namespace."""
+    merged = {}
+    for name in names:
+        module = extension_module(name)
+        merged.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+    return SimpleNamespace(**merged)
+
+
+FLAME_RIG = ("blender.rigs.flame", "blender.rigs.flame_build", "blender.rigs.flame_keys")
+FLAME_CORE = ("core.heads.flame_file", "core.heads.flame_model", "core.errors", "core.pickles")
+FLAME_PARAMS = ("core.expression.flame_params", "core.expression.flame_files")
