@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="FILE.blend", help=".blend to write")
     parser.add_argument("--blend", metavar="FILE.blend",
                         help="open this .blend first and key its FLAME head (default: a new scene)")
-    parser.add_argument("--model", metavar="FILE",
+    parser.add_argument("--flame", metavar="FILE",
                         help="your FLAME model (.pkl or .npz), used to add a head when the scene "
                              "has none; FLAME is never shipped: https://flame.is.tue.mpg.de")
     parser.add_argument("--rig", metavar="NAME",
@@ -76,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
     if rigs:
         rig = rigs[0]
     else:
-        if not args.model:
+        if not args.flame:
             where = args.blend or "the new scene"
-            raise InputError(f"{where} has no FLAME head; pass --model with your FLAME model "
+            raise InputError(f"{where} has no FLAME head; pass --flame with your FLAME model "
                              f"file to add one.")
-        model = load_flame_model(args.model)
-        rig = build_flame_rig(model, scene.collection, args.shapes, args.expressions)
+        flame = load_flame_model(args.flame)
+        rig = build_flame_rig(flame, scene.collection, args.shapes, args.expressions)
         if not args.blend:  # a new scene plays at the file's rate
             scene.render.fps = max(1, round(params.fps))
             scene.render.fps_base = scene.render.fps / params.fps

@@ -31,12 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from ..blender.jobs.infer import infer_muscles
     from ..blender.jobs.scene import find_face, open_scene, save_blend
     from ..core.errors import InputError
-    from ..core.trackfiles import write_bids_emg, write_track
+    from ..core.trackfiles import TRACK_FORMATS, write_bids_emg, write_track
     from ._args import parse_frames
 
     out = Path(args.out)
-    if out.suffix.lower() not in (".csv", ".edf", ".bdf"):
-        raise InputError(f"--out {out}: write .csv, .edf or .bdf")
+    if out.suffix.lower() not in TRACK_FORMATS:
+        raise InputError(f"--out {out}: write {', '.join(TRACK_FORMATS)}")
     if args.edf and Path(args.edf).suffix.lower() not in (".edf", ".bdf"):
         raise InputError(f"--edf {args.edf}: the name must end in .edf or .bdf")
     if args.heatmap and not args.save:

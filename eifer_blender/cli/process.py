@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 HELP = "turn an sEMG recording into muscle-activity envelopes at a frame rate (EIFER's chain)"
 
@@ -65,11 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.envelopes import ProcessingSettings, process_source
     from ..core.errors import InputError
-    from ..core.recording import file_format, open_recording
-    from ..core.trackfiles import write_track
+    from ..core.recording import open_recording
+    from ..core.trackfiles import TRACK_FORMATS, write_track
 
-    if file_format(args.out, for_writing=True) not in ("CSV", "EDF", "BDF"):
-        raise InputError(f"{args.out}: envelopes can be written as .csv, .edf or .bdf")
+    if Path(args.out).suffix.lower() not in TRACK_FORMATS:
+        raise InputError(f"{args.out}: envelopes can be written as {', '.join(TRACK_FORMATS)}")
     taps: int | str = args.taps
     if taps not in ("eifer", "mne"):
         try:

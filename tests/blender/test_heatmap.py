@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import EXTENSION_MODULE
-from tests.helpers import extension_modules
+from tests.helpers import extension_modules, nearest_vertices
 
 
 def _module(name):
@@ -53,7 +53,7 @@ def test_sites_land_on_the_right_side_and_region_of_the_open_head(hm, head):
     assert frame.method == "open head landmarks"
     vertices = np.array([v.co for v in head.data.vertices])
     points = hm.project_sites(vertices, hm.mesh_triangles(head.data), frame, montage.fridlund_sites_mm(), mask)
-    sites = hm.nearest_vertices(vertices, points)
+    sites = nearest_vertices(vertices, points)
     coords = _face_coords(head)
     assert mask[sites].all()  # skin only
     lateral, up = coords[sites, 0], coords[sites, 1]
@@ -98,7 +98,7 @@ def test_enable_writes_attributes_material_and_drivers_and_disable_restores(hm, 
     assert len(names) == 22
     zyg = np.empty(len(head.data.vertices), dtype=np.float32)
     head.data.attributes[hm.ATTRIBUTE_PREFIX + "Zyg_L"].data.foreach_get("value", zyg)
-    zyg_vertex = hm.nearest_vertices(np.array([v.co for v in head.data.vertices]),
+    zyg_vertex = nearest_vertices(np.array([v.co for v in head.data.vertices]),
                                      info.site_points[[info.channels.index("Zyg_L")]])[0]
     assert zyg[zyg_vertex] > 0.5 and (zyg == 0).mean() > 0.8
     assert all(slot.link == "OBJECT" and slot.material == info.material for slot in head.material_slots)

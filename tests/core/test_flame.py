@@ -381,7 +381,7 @@ def test_zero_pose_is_the_linear_shape_model(small_model):
     expected = small_model.v_template_m + small_model.shapedirs @ betas
     np.testing.assert_allclose(out.vertices_m, expected, atol=1e-15)
     np.testing.assert_allclose(out.rest_joints_m, small_model.j_regressor @ expected, atol=1e-15)
-    np.testing.assert_allclose(flame_model.identity_joints(small_model, shape, expression),
+    np.testing.assert_allclose(flame_model.joint_locations(small_model, flame_model.shape_vertices(small_model, shape, expression)),
                                out.rest_joints_m, atol=0)
 
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.recording import Recording
 from eifer_blender.core.recording.montage import (
     FRIDLUND22,
     KURAMOTO19,
@@ -13,7 +12,6 @@ from eifer_blender.core.recording.montage import (
     MONTAGES,
     bipolar_matrix,
     canonical_name,
-    derive_bipolar,
     fridlund_sites_mm,
     guess_montage,
     kuramoto_sites_mm,
@@ -169,24 +167,9 @@ def test_guess_montage_and_space():
     assert set(MONTAGES) == {"fridlund22", "kuramoto19"}
 
 
-def test_derive_bipolar_subtracts_electrode_two_from_one():
-    rng = np.random.default_rng(0)
-    data = rng.normal(size=(5, 100))
-    rec = Recording(data, 1000.0, ["Zyg re 1", "Zyg re 2", "K_trigger", "Ment li 1", "Ment li 2"],
-                    source="mono.bdf")
-    out = derive_bipolar(rec)
-    assert out.channel_names == ["Ment_L", "Zyg_R"]
-    np.testing.assert_allclose(out.data_uv[0], data[3] - data[4])
-    np.testing.assert_allclose(out.data_uv[1], data[0] - data[1])
-    assert out.meta["channel_sources"]["Zyg_R"] == "Zyg re 1 - Zyg re 2"
-    with pytest.raises(InputError) as err:
-        derive_bipolar(Recording(data[:1], 1000.0, ["Trigger"], source="none.edf"))
-    assert "none.edf" in str(err.value) and "Trigger" in str(err.value)
-
-
 def test_kuramoto_monopolar_pairs_use_the_same_convention():
     data = np.arange(8.0).reshape(4, 2)
-    rec = Recording(data, 100.0, ["E1_1", "E1_2", "E24-1", "E24-2"])
-    out = derive_bipolar(rec, "kuramoto19")
-    assert out.channel_names == ["K1", "K24"]
-    np.testing.assert_array_equal(out.data_uv, [[-2.0, -2.0], [-2.0, -2.0]])
+    names = ["E1_1", "E1_2", "E24-1", "E24-2"]
+    matrix, out = bipolar_matrix(names, resolve_channels(names, "kuramoto19"))
+    assert list(out) == ["K1", "K24"]
+    np.testing.assert_array_equal(matrix @ data, [[-2.0, -2.0], [-2.0, -2.0]])

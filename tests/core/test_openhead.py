@@ -20,13 +20,17 @@ from eifer_blender.core.heads.openhead import (
     PART_NAMES,
     REGION_NAMES,
     face_coordinates,
-    face_unit_m,
     load_open_head,
     region,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MM = 1e-3
+
+
+def face_unit_m(head) -> float:
+    """Length of one face-frame unit (the distance between the eye centres) in metres."""
+    return float(np.linalg.norm(head.pivots_m["eye_L"] - head.pivots_m["eye_R"]))
 
 
 @pytest.fixture(scope="module")

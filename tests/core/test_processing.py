@@ -17,7 +17,7 @@ from eifer_blender.core.trackfiles import read_track
 
 
 def shwedyk_carrier(n: int, rate_hz: float, rng: np.random.Generator, channels: int) -> np.ndarray:
-    """Unit-RMS Gaussian noise with the Shwedyk sEMG spectrum (fl = 60 Hz, fh = 120 Hz, FACTS §3)."""
+    """Unit-RMS Gaussian noise with the Shwedyk sEMG spectrum (fl = 60 Hz, fh = 120 Hz; Shwedyk et al. 1977)."""
     f = np.fft.rfftfreq(n, 1 / rate_hz)
     psd = 120.0 ** 4 * f ** 2 / ((f ** 2 + 60.0 ** 2) * (f ** 2 + 120.0 ** 2) ** 2)
     x = np.fft.irfft(np.fft.rfft(rng.standard_normal((channels, n)), axis=-1) * np.sqrt(psd), n,

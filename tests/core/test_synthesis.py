@@ -69,7 +69,7 @@ def test_crosstalk_follows_the_documented_decay_law():
     off = matrix[:, :22].copy()
     np.fill_diagonal(off, 0.0)
     nearest = off.max(axis=1)
-    # FACTS §3: neighbouring facial channels pick up 0.05-0.3 of a muscle (brow/chin up to ~0.5)
+    # neighbouring facial channels pick up 0.05-0.3 of a muscle (brow/chin up to ~0.5)
     assert np.all(nearest >= 0.02) and np.all(nearest <= 0.6)
     assert np.median(nearest) == pytest.approx(0.2, abs=0.12)
     far = matrix[FRIDLUND22.index("medFront_L"), ph.UNIT_INDEX["Mass_L"]]
@@ -119,7 +119,7 @@ def test_an_isolated_muscles_envelope_follows_its_activation(unit):
     levels = contractions(n, FPS, seed=len(unit))
     track = isolated(unit, levels)
     rec = sy.synthesize_emg(track, subject, RATE_HZ, seed=2)
-    # the project's processing chain as FACTS §3 ran it: notch, 20-450 Hz, 100 ms RMS, 60 fps
+    # the project's processing chain as measured: notch, 20-450 Hz, 100 ms RMS, 60 fps
     settings = ProcessingSettings(notch_hz=(subject.mains_hz,), band_hz=(20.0, 450.0), rms_window_s=0.1)
     processed = process_recording(rec, FPS, settings, n_frames=n)
     assert processed.names == FRIDLUND22
@@ -149,7 +149,7 @@ def test_neighbouring_channels_show_the_documented_crosstalk_level():
     np.testing.assert_allclose(measured[visible], expected[visible], rtol=0.05)
     assert np.all(measured[~visible] < 0.03)
     neighbour = FRIDLUND22.index("DepSup_L")
-    assert 0.05 <= measured[neighbour] <= 0.5  # FACTS §3: crosstalk 0.05-0.3, brow up to ~0.5
+    assert 0.05 <= measured[neighbour] <= 0.5  # crosstalk 0.05-0.3, brow up to ~0.5 (van Boxtel 2001)
     # crosstalk is the same muscle seen twice, not independent noise
     assert np.corrcoef(rec.data_uv[own], rec.data_uv[neighbour])[0, 1] > 0.99
     # and the noise-free true envelope predicts the level on every channel

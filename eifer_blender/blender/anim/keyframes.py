@@ -1,7 +1,8 @@
 """Fast F-curve writing and reading on slotted actions (Blender 4.4+ API; 4.5 LTS and 5.x).
 
 Keys are written in one pass per curve with ``keyframe_points.add`` + ``foreach_set`` (about 3 M
-keys/s, FACTS §7) instead of ``keyframe_insert`` (about 6 k keys/s). Actions that a drive replaces
+keys/s measured with bpy 5.0.1; Blender Python API, ``FCurveKeyframePoints.add`` and
+``bpy_prop_collection.foreach_set``) instead of ``keyframe_insert`` (about 6 k keys/s). Actions that a drive replaces
 are stashed, never deleted, so one click brings them back.
 """
 from __future__ import annotations

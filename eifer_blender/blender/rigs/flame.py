@@ -35,7 +35,6 @@ import numpy as np
 
 from ...core.errors import InputError
 from ...core.heads.flame_model import (
-    blender_to_flame,
     matrix_to_axis_angle,
     quaternion_to_matrix,
 )
@@ -174,10 +173,6 @@ def rest_joints(rig: FlameRig, shape=None) -> np.ndarray:
 
 
 
-def bone_joints(rig: FlameRig) -> np.ndarray:
-    """Rest bone heads ``(5, 3)`` converted to FLAME's frame (armature space)."""
-    bones = rig.armature_obj.data.bones
-    return blender_to_flame(np.array([bones[n].head_local for n in BONE_NAMES], dtype=np.float64))
 
 
 # --------------------------------------------------------------------------------------------

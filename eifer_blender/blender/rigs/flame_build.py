@@ -52,55 +52,55 @@ def _to_blender_dirs(dirs: np.ndarray) -> np.ndarray:
     return np.einsum("ab,vbk->kva", FLAME_TO_BLENDER, dirs)
 
 
-def build_flame_rig(model: FlameModel, collection: bpy.types.Collection, n_shape: int = MAX_SHAPE_KEYS,
+def build_flame_rig(flame: FlameModel, collection: bpy.types.Collection, n_shape: int = MAX_SHAPE_KEYS,
                     n_expression: int = DEFAULT_EXPRESSION_KEYS, name: str = "FLAME") -> FlameRig:
     """Build the FLAME rig (armature object + child mesh) in ``collection``.
 
     Parameters
     ----------
-    model : FlameModel
-        A validated model (``core.heads.flame_file.load_flame_model``).
+    flame : FlameModel
+        A validated FLAME model (``core.heads.flame_file.load_flame_model``).
     collection : bpy.types.Collection
         Where both objects go; it must be in the current view layer (bones are placed in edit
         mode).
     n_shape, n_expression : int
-        Identity (0–300) and expression (0–100) shape keys; capped at what the model has.
+        Identity (0–300) and expression (0–100) shape keys; capped at what the FLAME file has.
     name : str
         Armature object name; the mesh is ``"<name> Head"``.
 
     Returns
     -------
     FlameRig
-        ``meta`` holds the counts actually built and the model description.
+        ``meta`` holds the counts actually built and the FLAME version.
 
     Raises
     ------
     InputError
-        Counts out of range, a model without FLAME's five joints, a collection not in the view
+        Counts out of range, a FLAME file without FLAME's five joints, a collection not in the view
         layer. Whatever was created before the error is removed again.
     """
     if not 0 <= n_shape <= MAX_SHAPE_KEYS:
         raise InputError(f"identity shape keys must be 0–{MAX_SHAPE_KEYS}, got {n_shape}.")
     if not 0 <= n_expression <= MAX_EXPRESSION_KEYS:
         raise InputError(f"expression shape keys must be 0–{MAX_EXPRESSION_KEYS}, got {n_expression}.")
-    if model.n_joints != len(BONE_NAMES) or list(model.parents) != [-1, 0, 1, 1, 1]:
+    if flame.n_joints != len(BONE_NAMES) or list(flame.parents) != [-1, 0, 1, 1, 1]:
         raise FlameModelError(
-            f"{model.source}: has {model.n_joints} joints with parents {list(model.parents)}; "
+            f"{flame.source}: has {flame.n_joints} joints with parents {list(flame.parents)}; "
             f"FLAME has 5 (root, neck, jaw, eye L, eye R) with parents [-1, 0, 1, 1, 1].")
     view_layer = bpy.context.view_layer
     if not _collection_in_view_layer(collection, view_layer):
         raise InputError(f"collection {collection.name!r} is not in the view layer "
                          f"{view_layer.name!r} (excluded?); pick a visible collection.")
-    n_shape = min(n_shape, model.n_shape)
-    n_expression = min(n_expression, model.n_expression)
+    n_shape = min(n_shape, flame.n_shape)
+    n_expression = min(n_expression, flame.n_expression)
     created: list[bpy.types.ID] = []
     try:
-        rig = _build(model, collection, n_shape, n_expression, name, created)
+        rig = _build(flame, collection, n_shape, n_expression, name, created)
     except BaseException:
         _remove_ids(created)
         raise
     rig.meta.update({"n_shape": n_shape, "n_expression": n_expression,
-                     "n_correctives": 9 * (model.n_joints - 1), "model": model.version})
+                     "n_correctives": 9 * (flame.n_joints - 1), "flame_version": flame.version})
     return rig
 
 
@@ -123,12 +123,12 @@ def _remove_ids(ids) -> None:
             pass
 
 
-def _build(model, collection, n_shape, n_expression, name, created) -> FlameRig:
-    base_m = flame_to_blender(model.v_template_m)
+def _build(flame, collection, n_shape, n_expression, name, created) -> FlameRig:
+    base_m = flame_to_blender(flame.v_template_m)
     mesh = bpy.data.meshes.new(f"{name} Head")
     created.append(mesh)
-    faces = model.faces
-    mesh.vertices.add(model.n_vertices)
+    faces = flame.faces
+    mesh.vertices.add(flame.n_vertices)
     mesh.vertices.foreach_set("co", base_m.astype(np.float32).ravel())
     mesh.loops.add(faces.size)
     mesh.loops.foreach_set("vertex_index", faces.astype(np.int32).ravel())
@@ -150,25 +150,25 @@ def _build(model, collection, n_shape, n_expression, name, created) -> FlameRig:
     mesh_obj[RIG_TAG] = MESH_TAG_VALUE
     mesh_obj["eifer_flame_n_shape"] = n_shape
     mesh_obj["eifer_flame_n_expression"] = n_expression
-    mesh_obj["eifer_flame_version"] = model.version
-    mesh_obj["eifer_flame_source"] = str(model.source)
+    mesh_obj["eifer_flame_version"] = flame.version
+    mesh_obj["eifer_flame_source"] = str(flame.source)
 
-    _add_vertex_groups(mesh_obj, model.weights)
+    _add_vertex_groups(mesh_obj, flame.weights)
     eyes = [BONE_NAMES.index("eye_L"), BONE_NAMES.index("eye_R")]
     eyeball = mesh.attributes.new(EYEBALL_ATTRIBUTE, "BOOLEAN", "POINT")
-    eyeball.data.foreach_set("value", model.weights[:, eyes].sum(axis=1) > 0.999)
+    eyeball.data.foreach_set("value", flame.weights[:, eyes].sum(axis=1) > 0.999)
     modifier = mesh_obj.modifiers.new("FLAME skinning", "ARMATURE")
     modifier.object = armature_obj
     modifier.use_vertex_groups = True
     modifier.use_bone_envelopes = False
     modifier.use_deform_preserve_volume = False  # FLAME is plain linear blend skinning
 
-    shape_dirs = model.shape_dirs[..., :n_shape]
-    expression_dirs = model.expression_dirs[..., :n_expression]
+    shape_dirs = flame.shape_dirs[..., :n_shape]
+    expression_dirs = flame.expression_dirs[..., :n_expression]
     keys = ([(shape_key_name(i), d) for i, d in enumerate(_to_blender_dirs(shape_dirs))]
             + [(expression_key_name(i), d) for i, d in enumerate(_to_blender_dirs(expression_dirs))])
     correctives = [(corrective_key_name(p), flame_to_blender(d))
-                   for p, d in enumerate(corrective_basis(model))]
+                   for p, d in enumerate(corrective_basis(flame))]
     basis = mesh_obj.shape_key_add(name="Basis", from_mix=False)
     basis.value = 0.0
     for key_name, offsets in keys:
@@ -178,9 +178,9 @@ def _build(model, collection, n_shape, n_expression, name, created) -> FlameRig:
     mesh.shape_keys.use_relative = True
     mesh.shape_keys.name = f"{name} Head Keys"
 
-    # joints: template + identity directions stored so re-placing needs no model file
-    joint_template = model.j_regressor @ model.v_template_m  # (5, 3) FLAME frame
-    joint_shape_dirs = np.einsum("jv,vak->jak", model.j_regressor, shape_dirs)  # (5, 3, n_shape)
+    # joints: template + identity directions stored so re-placing needs no FLAME file
+    joint_template = flame.j_regressor @ flame.v_template_m  # (5, 3) FLAME frame
+    joint_shape_dirs = np.einsum("jv,vak->jak", flame.j_regressor, shape_dirs)  # (5, 3, n_shape)
     armature_obj[JOINT_TEMPLATE_PROP] = joint_template.ravel().tolist()
     if n_shape:
         armature_obj[JOINT_SHAPE_DIRS_PROP] = joint_shape_dirs.ravel().tolist()
@@ -191,8 +191,8 @@ def _build(model, collection, n_shape, n_expression, name, created) -> FlameRig:
             bone = edit_bones.new(bone_name)
             bone.parent = helper
             helper.use_deform = False
-            if model.parents[index] >= 0:
-                helper.parent = edit_bones[BONE_NAMES[model.parents[index]]]
+            if flame.parents[index] >= 0:
+                helper.parent = edit_bones[BONE_NAMES[flame.parents[index]]]
             for edit_bone in (helper, bone):
                 edit_bone.use_connect = False
                 edit_bone.head = (0.0, 0.0, 0.0)
@@ -206,7 +206,7 @@ def _build(model, collection, n_shape, n_expression, name, created) -> FlameRig:
         pose_bone.rotation_mode = "QUATERNION"
 
     _add_corrective_drivers(rig)
-    joint_expression_dirs = np.einsum("jv,vak->jak", model.j_regressor, expression_dirs)
+    joint_expression_dirs = np.einsum("jv,vak->jak", flame.j_regressor, expression_dirs)
     _add_expression_joint_drivers(rig, joint_expression_dirs)
     return rig
 

@@ -29,10 +29,10 @@ NO_MODEL_MESSAGE = (
     "Add-ons (Get Extensions) ▸ EIFER for Blender ▸ FLAME model.")
 PARAM_FILE_GLOB = "*.csv;*.csv.gz;*.gz;*.tsv;*.txt;*.npz;*.npy"
 
-_model_cache: dict = {}  # (path, mtime_ns, size) -> FlameModel; one entry, models are large
+_flame_cache: dict = {}  # (path, mtime_ns, size) -> FlameModel; one entry, FLAME files are large
 
 
-def model_path_from_preferences(context) -> str:
+def flame_path_from_preferences(context) -> str:
     """The FLAME model path set in the extension preferences ('' when unset or unavailable)."""
     try:
         return get_preferences(context).flame_model_path
@@ -40,20 +40,20 @@ def model_path_from_preferences(context) -> str:
         return ""
 
 
-def load_model_cached(path: str):
+def load_flame_cached(path: str):
     """Load (and remember) the FLAME model at ``path``; a changed file is read again."""
     try:
         stat = os.stat(path)
         cache_key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
     except OSError:
         cache_key = None
-    if cache_key is not None and cache_key in _model_cache:
-        return _model_cache[cache_key]
-    model = load_flame_model(path)
-    _model_cache.clear()
+    if cache_key is not None and cache_key in _flame_cache:
+        return _flame_cache[cache_key]
+    flame = load_flame_model(path)
+    _flame_cache.clear()
     if cache_key is not None:
-        _model_cache[cache_key] = model
-    return model
+        _flame_cache[cache_key] = flame
+    return flame
 
 
 def _active_rig(context):
@@ -96,14 +96,14 @@ class EIFER_OT_add_flame_head(bpy.types.Operator):
 
     @reports_input_errors
     def execute(self, context):
-        path = (self.filepath or model_path_from_preferences(context)).strip()
+        path = (self.filepath or flame_path_from_preferences(context)).strip()
         if not path:
             self.report({"ERROR"}, NO_MODEL_MESSAGE)
             return {"CANCELLED"}
         path = bpy.path.abspath(path)
         collection = context.collection or context.scene.collection
-        model = load_model_cached(path)
-        rig = build_flame_rig(model, collection, self.shape_count, self.expression_count)
+        flame = load_flame_cached(path)
+        rig = build_flame_rig(flame, collection, self.shape_count, self.expression_count)
         rig.armature_obj.location = context.scene.cursor.location
         for other in context.selected_objects:
             other.select_set(False)
@@ -114,8 +114,8 @@ class EIFER_OT_add_flame_head(bpy.types.Operator):
         capped = ""
         if (rig.meta["n_shape"], rig.meta["n_expression"]) != (self.shape_count,
                                                                  self.expression_count):
-            capped = " (capped at what the model has)"
-        self.report({"INFO"}, f"Added FLAME {model.version} head: {rig.meta['n_shape']} identity, "
+            capped = " (capped at what the FLAME file has)"
+        self.report({"INFO"}, f"Added FLAME {flame.version} head: {rig.meta['n_shape']} identity, "
                               f"{rig.meta['n_expression']} expression and "
                               f"{rig.meta['n_correctives']} driven pose-corrective keys{capped}")
         return {"FINISHED"}

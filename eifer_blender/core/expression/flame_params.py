@@ -2,7 +2,7 @@
 
 Layouts
 -------
-``mmm``  (MMM / SMIRK / EIFER release, FACTS §1): 361 columns per frame,
+``mmm``  (MMM / SMIRK / EIFER release, Zenodo 16636409): 361 columns per frame,
          shape 300 | expression 50 | eyelid 2 | jaw 3 | global pose 3 | cam 3. CSV or CSV.gz.
 ``emoca`` (EMOCA / DECA): 56 columns, expression 50 | pose 6 (global 3, jaw 3).
 ``npz``  named arrays (``expression``/``exp``, ``jaw_pose``, ``shape``, ``global_pose``, ``pose``

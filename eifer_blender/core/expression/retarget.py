@@ -1,6 +1,7 @@
 """Linear retargeting between parameter spaces, e.g. ARKit-52 weights → FLAME expression + jaw.
 
-Known ARKit↔FLAME bridges are linear matrices carrying FLAME's licence (FACTS §5), so none ships:
+Known ARKit↔FLAME bridges are linear matrices computed from FLAME and so carrying its
+licence (https://flame.is.tue.mpg.de/modellicense.html), so none ships:
 the user loads their own. Preferred file: ``.npz`` with ``matrix`` (outputs × inputs),
 ``input_names`` and ``output_names`` (optional ``bias``), which states its own layout. A bare
 ``.npy`` is read as inputs × outputs (the ``arkit @ matrix`` convention) with inputs in

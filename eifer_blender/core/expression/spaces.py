@@ -25,14 +25,14 @@ ARKIT52: tuple[str, ...] = (
 )
 ARKIT52_INDEX: dict[str, int] = {name: i for i, name in enumerate(ARKIT52)}
 
-# Shapes with no sEMG correlate (FACTS §2): gaze, tongue, sideways jaw/mouth shifts, cheek puff.
+# Shapes no muscle under a Fridlund & Cacioppo (1986) site moves: gaze, tongue, sideways jaw/mouth shifts, cheek puff.
 ARKIT_UNOBSERVABLE: frozenset[str] = frozenset(
     [n for n in ARKIT52 if n.startswith("eyeLook")]
     + ["tongueOut", "jawLeft", "jawRight", "jawForward", "mouthLeft", "mouthRight", "cheekPuff"]
 )
 ARKIT_OBSERVABLE: tuple[str, ...] = tuple(n for n in ARKIT52 if n not in ARKIT_UNOBSERVABLE)
 
-# FLAME per-frame layout of the MMM / SMIRK release (FACTS §1, §5).
+# FLAME per-frame layout of the MMM / SMIRK release (Zenodo 16636409; Zielonka et al., SMIRK, CVPR 2024).
 FLAME_SHAPE = 300
 FLAME_EXP = 50
 FLAME_EYELID = 2

@@ -102,9 +102,6 @@ def frame_from_landmarks(eye_left, eye_right, mouth_left=None, mouth_right=None,
 
 
 
-def nearest_vertices(vertices: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Index of the vertex nearest each point."""
-    return np.argmin(cdist(np.asarray(points, dtype=np.float64), np.asarray(vertices, dtype=np.float64)), axis=1)
 
 
 def site_weights(vertices: np.ndarray, site_points: np.ndarray, sigma: float, mask=None) -> np.ndarray:

@@ -348,20 +348,20 @@ def load_flame_model(path: str | Path) -> FlameModel:
     return flame_model_from_arrays(read_flame_file(path), Path(path))
 
 
-def save_flame_npz(model: FlameModel, path: str | Path) -> Path:
-    """Write ``model`` as an ``.npz`` of plain arrays (fast to load, no pickle).
+def save_flame_npz(flame: FlameModel, path: str | Path) -> Path:
+    """Write ``flame`` as an ``.npz`` of plain arrays (fast to load, no pickle).
 
     The result stays under the FLAME licence of the source file: never commit or ship it.
     """
     path = Path(path)
-    kintree = np.stack([np.where(model.parents < 0, 4294967295, model.parents),
-                        np.arange(model.n_joints)]).astype(np.int64)
+    kintree = np.stack([np.where(flame.parents < 0, 4294967295, flame.parents),
+                        np.arange(flame.n_joints)]).astype(np.int64)
     extra = {}
-    if "supr_expression_metadata" in model.meta:
+    if "supr_expression_metadata" in flame.meta:
         extra["supr_expression_metadata"] = np.array(
-            json.dumps(model.meta["supr_expression_metadata"], default=str))
-    np.savez(path, v_template=model.v_template_m, f=model.faces, shapedirs=model.shapedirs,
-             posedirs=model.posedirs, J_regressor=model.j_regressor, weights=model.weights,
-             kintree_table=kintree, n_expression=np.array(model.n_expression),
-             flame_version=np.array(model.version), **extra)
+            json.dumps(flame.meta["supr_expression_metadata"], default=str))
+    np.savez(path, v_template=flame.v_template_m, f=flame.faces, shapedirs=flame.shapedirs,
+             posedirs=flame.posedirs, J_regressor=flame.j_regressor, weights=flame.weights,
+             kintree_table=kintree, n_expression=np.array(flame.n_expression),
+             flame_version=np.array(flame.version), **extra)
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")

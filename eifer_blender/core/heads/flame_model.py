@@ -112,18 +112,18 @@ def _coefficients(values, count: int, name: str, batch: tuple) -> np.ndarray:
     return np.broadcast_to(padded, batch + (count,)) if padded.ndim == 1 and batch else padded
 
 
-def shape_vertices(model: FlameModel, shape=None, expression=None) -> np.ndarray:
+def shape_vertices(flame: FlameModel, shape=None, expression=None) -> np.ndarray:
     """``v_template + shapedirs · [shape ‖ expression]`` in metres.
 
-    ``shape`` ``(n,)`` or ``(frames, n)`` with n ≤ ``model.n_shape``; ``expression`` likewise
-    with n ≤ ``model.n_expression`` (e.g. the first 50 as SMIRK/EMOCA/DECA use). Returns
+    ``shape`` ``(n,)`` or ``(frames, n)`` with n ≤ ``flame.n_shape``; ``expression`` likewise
+    with n ≤ ``flame.n_expression`` (e.g. the first 50 as SMIRK/EMOCA/DECA use). Returns
     ``(V, 3)`` or ``(frames, V, 3)``.
     """
     batch = _batch_shape(shape, expression)
     betas = np.concatenate([
-        _coefficients(shape, model.n_shape, "shape", batch),
-        _coefficients(expression, model.n_expression, "expression", batch)], axis=-1)
-    return model.v_template_m + _apply_basis(model.shapedirs, betas)
+        _coefficients(shape, flame.n_shape, "shape", batch),
+        _coefficients(expression, flame.n_expression, "expression", batch)], axis=-1)
+    return flame.v_template_m + _apply_basis(flame.shapedirs, betas)
 
 
 def _apply_basis(basis: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
@@ -145,14 +145,11 @@ def _batch_shape(*values) -> tuple:
     return batch
 
 
-def joint_locations(model: FlameModel, vertices_m: np.ndarray) -> np.ndarray:
+def joint_locations(flame: FlameModel, vertices_m: np.ndarray) -> np.ndarray:
     """Joints regressed from shaped vertices: ``(..., V, 3) -> (..., J, 3)`` metres."""
-    return model.j_regressor @ np.asarray(vertices_m, dtype=np.float64)
+    return flame.j_regressor @ np.asarray(vertices_m, dtype=np.float64)
 
 
-def identity_joints(model: FlameModel, shape=None, expression=None) -> np.ndarray:
-    """Rest joint locations ``(J, 3)`` for an identity (and expression, which moves them too)."""
-    return joint_locations(model, shape_vertices(model, shape, expression))
 
 
 def pose_feature(rotations: np.ndarray) -> np.ndarray:
@@ -161,16 +158,16 @@ def pose_feature(rotations: np.ndarray) -> np.ndarray:
     return (r[..., 1:, :, :] - np.eye(3)).reshape(r.shape[:-3] + (9 * (r.shape[-3] - 1),))
 
 
-def corrective_basis(model: FlameModel) -> np.ndarray:
+def corrective_basis(flame: FlameModel) -> np.ndarray:
     """Pose-corrective shape offsets ``(9(J−1), V, 3)`` metres: entry p moves vertices by
     ``basis[p] · pose_feature[p]``. Shape key p for a driven rig (FLAME frame; convert with
     :func:`flame_to_blender`)."""
-    return np.moveaxis(model.posedirs, -1, 0)
+    return np.moveaxis(flame.posedirs, -1, 0)
 
 
-def pose_correctives(model: FlameModel, rotations: np.ndarray) -> np.ndarray:
+def pose_correctives(flame: FlameModel, rotations: np.ndarray) -> np.ndarray:
     """Vertex offsets ``(..., V, 3)`` from joint rotations ``(..., J, 3, 3)``."""
-    return _apply_basis(model.posedirs, pose_feature(rotations))
+    return _apply_basis(flame.posedirs, pose_feature(rotations))
 
 
 def global_transforms(rotations: np.ndarray, joints_m: np.ndarray,
@@ -225,17 +222,17 @@ class FlameOutput:
     rest_joints_m: np.ndarray  # joints of the shaped mesh before posing
 
 
-def flame_forward(model: FlameModel, shape=None, expression=None, pose=None,
+def flame_forward(flame: FlameModel, shape=None, expression=None, pose=None,
                   translation_m=None) -> FlameOutput:
     """The FLAME reference: shape, expression, pose correctives and linear blend skinning.
 
     Parameters
     ----------
-    model : FlameModel
+    flame : FlameModel
     shape : array ``(n,)`` or ``(frames, n)``, optional
-        Identity coefficients, n ≤ ``model.n_shape`` (missing ones are zero).
+        Identity coefficients, n ≤ ``flame.n_shape`` (missing ones are zero).
     expression : array ``(n,)`` or ``(frames, n)``, optional
-        Expression coefficients, n ≤ ``model.n_expression``.
+        Expression coefficients, n ≤ ``flame.n_expression``.
     pose : array ``(15,)`` or ``(frames, 15)``, optional
         Axis-angle radians, ``[root | neck | jaw | eye L | eye R]`` (see :func:`assemble_pose`).
     translation_m : array ``(3,)`` or ``(frames, 3)``, optional
@@ -246,21 +243,21 @@ def flame_forward(model: FlameModel, shape=None, expression=None, pose=None,
     FlameOutput
         float64 metres in FLAME's frame; batched over frames when any input is.
     """
-    v_shaped = shape_vertices(model, shape, expression)
-    rest_joints = joint_locations(model, v_shaped)
+    v_shaped = shape_vertices(flame, shape, expression)
+    rest_joints = joint_locations(flame, v_shaped)
     pose_array = np.zeros(FLAME_POSE_SIZE) if pose is None else np.asarray(pose, dtype=np.float64)
-    if pose_array.shape[-1] != 3 * model.n_joints:
-        raise ValueError(f"pose must have {3 * model.n_joints} values per frame, "
+    if pose_array.shape[-1] != 3 * flame.n_joints:
+        raise ValueError(f"pose must have {3 * flame.n_joints} values per frame, "
                          f"got shape {pose_array.shape}")
-    rotations = rodrigues(pose_array.reshape(pose_array.shape[:-1] + (model.n_joints, 3)))
+    rotations = rodrigues(pose_array.reshape(pose_array.shape[:-1] + (flame.n_joints, 3)))
     batch = np.broadcast_shapes(v_shaped.shape[:-2], rotations.shape[:-3])
     v_shaped = np.broadcast_to(v_shaped, batch + v_shaped.shape[-2:])
     rest_joints = np.broadcast_to(rest_joints, batch + rest_joints.shape[-2:])
     rotations = np.broadcast_to(rotations, batch + rotations.shape[-3:])
-    v_posed = v_shaped + pose_correctives(model, rotations)
-    transforms = skinning_transforms(rotations, rest_joints, model.parents)
-    vertices = linear_blend_skinning(v_posed, model.weights, transforms)
-    joints = global_transforms(rotations, rest_joints, model.parents)[..., :3, 3]
+    v_posed = v_shaped + pose_correctives(flame, rotations)
+    transforms = skinning_transforms(rotations, rest_joints, flame.parents)
+    vertices = linear_blend_skinning(v_posed, flame.weights, transforms)
+    joints = global_transforms(rotations, rest_joints, flame.parents)[..., :3, 3]
     if translation_m is not None:
         offset = np.asarray(translation_m, dtype=np.float64)[..., None, :]
         vertices, joints = vertices + offset, joints + offset

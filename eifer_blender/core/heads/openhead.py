@@ -206,9 +206,6 @@ def face_coordinates(head: OpenHead) -> np.ndarray:
     return np.stack([offset[:, 0], offset[:, 2], -offset[:, 1]], axis=1) / unit
 
 
-def face_unit_m(head: OpenHead) -> float:
-    """Length of one face-frame unit (the distance between the eye centres) in metres."""
-    return float(np.linalg.norm(head.pivots_m["eye_L"] - head.pivots_m["eye_R"]))
 
 
 # Anatomical regions of the outer skin as boxes in the face frame (lateral, up, forward), in

@@ -26,8 +26,8 @@ class ModelMetadata:
     """The contract an EIFER ONNX file carries (all fields stored in ``metadata_props``).
 
     ``input_normalisation`` says how input values are scaled before they enter the graph:
-    ``{"method": "none"}`` or the per-recording envelope normalisation of ``processing.py``
-    (``{"method": ..., **parameters}``, applied by ``processing.normalise_envelopes`` to each
+    ``{"method": "none"}`` or the per-recording envelope normalisation of ``core.envelopes``
+    (``{"method": ..., **parameters}``, applied by ``envelopes.normalise_envelopes`` to each
     recording as a whole); ``output_units`` are the units of the output track. Fixed
     training-set standardisation is part of the graph itself. ``processing`` holds the
     ``ProcessingSettings`` the training envelopes were made with (``{}`` when unknown):

@@ -60,5 +60,6 @@ def _first_time(raw) -> float:
 
 
 def _clean_description(text: str) -> str:
-    # BrainVision returns our free-text markers as "Comment/<label>" (FACTS §4)
+    # BrainVision returns our free-text markers as "Comment/<label>" (MNE, ``read_raw_brainvision``:
+    # the marker type is prefixed to the description)
     return text[len("Comment/"):] if text.startswith("Comment/") else text

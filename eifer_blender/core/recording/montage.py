@@ -13,7 +13,6 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
-from .container import Recording
 
 
 @dataclass(frozen=True)
@@ -319,22 +318,6 @@ def bipolar_matrix(names: Sequence[str], channel_map: ChannelMap) -> tuple[np.nd
     return matrix, out
 
 
-def derive_bipolar(recording, montage: str = "fridlund22", *, required=None):
-    """A recording with canonical montage channels, monopolar pairs turned into differences.
-
-    Channels that are no site of the montage are dropped; ``meta["channel_sources"]`` says where
-    each canonical channel came from.
-    """
-    cmap = resolve_channels(recording.channel_names, montage, required=required,
-                            source=recording.source)
-    if not cmap.canonical:
-        raise InputError(f"{recording.source or 'recording'}: no channel matches the {cmap.montage} "
-                         f"montage; unknown channels: {', '.join(cmap.unknown)}")
-    matrix, out = bipolar_matrix(recording.channel_names, cmap)
-    data = matrix @ np.asarray(recording.data_uv, dtype=np.float64)
-    meta = dict(recording.meta, channel_sources=cmap.sources(), montage=cmap.montage)
-    return Recording(data, recording.rate_hz, list(out), ["emg"] * len(out),
-                     list(recording.annotations), recording.source, meta)
 
 
 def mirror_channel(name: str, montage: str = "fridlund22") -> str:

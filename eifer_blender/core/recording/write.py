@@ -88,7 +88,7 @@ def write_recording(recording: Recording, path: str | Path, *, overwrite: bool =
 
 
 def _write_bdf(recording: Recording, path: Path) -> None:
-    # MNE cannot export BDF (FACTS §4); edfio can. Labels carry the type like MNE's EDF export.
+    # mne.export.export_raw writes EDF, BrainVision and EEGLAB, not BDF (MNE docs); edfio can. Labels carry the type like MNE's EDF export.
     import edfio
 
     signals = []

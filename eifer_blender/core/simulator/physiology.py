@@ -20,7 +20,8 @@ The ground-truth face (documented, linear, clipped)
     Sided AUs drive the ARKit shape of the same side ("Left" = the subject's left); ARKit shapes
     without a side (browInnerUp, mouthPucker, mouthFunnel, jawOpen, mouthShrugLower, mouthRoll*)
     take the mean of both sides, so a one-sided action reaches half strength. The AU → ARKit table
-    :data:`AU_TO_ARKIT` follows FACTS §2 (an approximation: published ARKit↔FACS tables disagree).
+    :data:`AU_TO_ARKIT` follows FACS (Ekman, Friesen & Hager 2002) and Apple's ARKit
+    ``ARFaceAnchor.BlendShapeLocation`` descriptions (an approximation: published ARKit↔FACS tables disagree).
     Masseter (AU31, jaw clench) moves no ARKit shape. Shapes with no muscle behind them (gaze,
     cheekPuff) come only from the protocol's exogenous part (:attr:`ProtocolResult.exogenous`).
 
@@ -62,9 +63,10 @@ def _fridlund_site(key: str) -> tuple[float, float]:
     return next(m.site_mm for m in FRIDLUND_MUSCLES if m.key == key)
 
 
-# Gains follow FACTS §3 (strong contractions tens to hundreds of µV; large, superficial muscles
-# such as masseter and zygomaticus give the most). Spectral peaks: corrugator ≈31 Hz and
-# orbicularis oculi ≈64 Hz from FACTS §3; the others near the generic Shwedyk peak (≈65 Hz).
+# Gains: strong facial contractions reach tens to hundreds of µV, large superficial muscles such as
+# masseter and zygomaticus the most (van Boxtel 2001, Psychophysiology 38:22-34). Spectral peaks:
+# corrugator ≈31 Hz and orbicularis oculi ≈64 Hz (van Boxtel 2001); the others near the generic
+# Shwedyk peak (≈65 Hz; Shwedyk et al. 1977, IEEE Trans. Biomed. Eng. 24:11-19).
 MUSCLE_UNITS: tuple[MuscleUnit, ...] = (
     MuscleUnit("medFront", "frontalis, pars medialis", ((1, 1.0),),
                _fridlund_site("medFront"), 0.0, 5.0, 50.0, 55.0, True),
@@ -88,7 +90,7 @@ MUSCLE_UNITS: tuple[MuscleUnit, ...] = (
                _fridlund_site("Zyg"), 0.0, 4.0, 120.0, 70.0, True),
     MuscleUnit("Mass", "masseter", ((31, 1.0),),
                _fridlund_site("Mass"), 0.0, 10.0, 200.0, 85.0, True),
-    # Expression muscles without a standard site (FACTS §2).
+    # Expression muscles without a standard site (Fridlund & Cacioppo 1986 place none on them).
     MuscleUnit("LevPalp", "levator palpebrae superioris", ((5, 1.0),),
                (32.0, 30.0), 8.0, 5.0, 15.0, 70.0, False),
     MuscleUnit("OrbOcPalp", "orbicularis oculi, pars palpebralis (lid tightener)", ((7, 1.0),),
@@ -126,7 +128,7 @@ ACTION_UNITS: tuple[int, ...] = tuple(sorted(AU_NAMES))
 AU_CHANNELS: tuple[str, ...] = tuple(f"AU{au:02d}_{s}" for au in ACTION_UNITS for s in SIDES)
 
 # AU -> ARKit shape stems and weights. A stem is completed with "Left"/"Right" when the ARKit
-# name has sides; otherwise both sides' AUs are averaged into it. FACTS §2, plus the FACS
+# name has sides; otherwise both sides' AUs are averaged into it. The FACS AU descriptions, plus the FACS
 # side effects that ARKit folds into other shapes (AU6 narrows the eye, AU9 lifts the lip).
 AU_TO_ARKIT: dict[int, tuple[tuple[str, float], ...]] = {
     1: (("browInnerUp", 1.0),),
@@ -163,7 +165,7 @@ AU_DRIVE: dict[int, tuple[tuple[str, float], ...]] = {
     31: (("Mass", 1.0),), 45: (("OrbOcBlink", 1.0),),
 }
 
-# EMFACS prototypes of the six basic emotions (FACTS §2).
+# EMFACS prototypes of the six basic emotions (Friesen & Ekman 1983, EMFACS-7).
 EMOTION_AUS: dict[str, tuple[int, ...]] = {
     "happiness": (6, 12),
     "sadness": (1, 4, 15),

@@ -72,7 +72,7 @@ def simulate_session(protocol: str = "emotions", subject=1, duration_s: float = 
 
     Parameters
     ----------
-    protocol : "emotions", "schaede" or "mixed" (see :func:`physiology.generate_protocol`).
+    protocol : "emotions", "schaede" or "mixed" (see :func:`.protocols.generate_protocol`).
     subject : subject id (int ≥ 0) or :class:`SubjectParams`.
     duration_s, rate_hz, fps : length, sEMG sampling rate and ground-truth frame rate.
     montage : "fridlund22" (the only one simulated so far).

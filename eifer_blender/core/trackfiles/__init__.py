@@ -41,6 +41,8 @@ def read_track(path: str | Path, *, fps: float | None = None) -> MuscleTrack:
     """
     path = Path(path)
     _, reader = _format(path, "read")
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
     return reader(path, fps=fps) if reader is read_track_csv else reader(path)
 
 
