@@ -12,6 +12,9 @@ scaled x12 (MNE's FIR filtering is linear in length). Goal: >= 5x faster.
 Row 2: peak resident memory of each path, each in its own fresh process (so imports count).
 Goal <= 1.5 GB for the hour. The naive peak is measured at 5 minutes.
 Row 3: chunked vs whole-array processing on the 5-minute slice: largest relative difference.
+Rows 4-7: the product's default chain (mains found in the spectrum, its harmonics notched) beside
+EIFER's own chain (one 50 Hz notch: today's figures), time and peak memory, on the same hour of
+44 monopolar channels and on an hour of a lab's 2 channels (zygomaticus, corrugator) at 2000 Hz.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 RATE_HZ = 4096.0
+LAB_RATE_HZ = 2000.0
 FPS = 30.0
 HOUR_S = 3600.0
 SLICE_S = 300.0
@@ -31,18 +35,18 @@ BANK_S = 10.0  # the synthetic input repeats every 10 s (bursts, hum and offsets
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _bank(seed: int = 0) -> tuple[np.ndarray, list[str]]:
+def _bank(seed: int = 0, rate_hz: float = RATE_HZ) -> tuple[np.ndarray, list[str]]:
     """44 monopolar channels (22 sites x 2 electrodes) of 10 s, periodic: Shwedyk carriers with
     bursts (µV), common 50 Hz hum and electrode offsets."""
     from eifer_blender.core.recording.montage import FRIDLUND22
 
     rng = np.random.default_rng(seed)
-    n = int(BANK_S * RATE_HZ)
-    f = np.fft.rfftfreq(n, 1 / RATE_HZ)
+    n = int(BANK_S * rate_hz)
+    f = np.fft.rfftfreq(n, 1 / rate_hz)
     psd = 120.0 ** 4 * f ** 2 / ((f ** 2 + 60.0 ** 2) * (f ** 2 + 120.0 ** 2) ** 2)
     carrier = np.fft.irfft(np.fft.rfft(rng.standard_normal((44, n)), axis=-1) * np.sqrt(psd), n, axis=-1)
     carrier /= carrier.std(axis=-1, keepdims=True)
-    t = np.arange(n) / RATE_HZ
+    t = np.arange(n) / rate_hz
     level = np.full((44, n), 3.0)
     for ch in range(0, 44, 2):  # a burst per site, seen by both of its electrodes
         start = rng.uniform(0, BANK_S - 2)
@@ -56,9 +60,9 @@ def _bank(seed: int = 0) -> tuple[np.ndarray, list[str]]:
 class _TimedSource:
     """Reads of a periodic bank, with the time spent producing samples accumulated."""
 
-    def __init__(self, bank: np.ndarray, seconds: float):
+    def __init__(self, bank: np.ndarray, seconds: float, rate_hz: float = RATE_HZ):
         self.bank = bank
-        self.n_samples = int(seconds * RATE_HZ)
+        self.n_samples = int(seconds * rate_hz)
         self.generate_s = 0.0
 
     def __call__(self, a: int, b: int) -> np.ndarray:
@@ -88,16 +92,21 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def _child_ours() -> dict:
+def _child_ours(chain: str = "eifer", channels: int = 44) -> dict:
     from eifer_blender.core.envelopes import ProcessingSettings, process_source
     from eifer_blender.core.recording import RecordingSource
 
-    bank, names = _bank()
-    reader = _TimedSource(bank, HOUR_S)
-    source = RecordingSource(RATE_HZ, names, ["emg"] * 44, reader.n_samples, reader,
+    rate = RATE_HZ if channels == 44 else LAB_RATE_HZ
+    bank, names = _bank(rate_hz=rate)
+    if channels == 2:  # a lab's zygomaticus and corrugator, already bipolar, at 2000 Hz
+        bank, names = np.stack([bank[38] - bank[39] + bank[0], bank[4] - bank[5] + bank[0]]), ["EMG_zyg", "EMG_cor"]
+    reader = _TimedSource(bank, HOUR_S, rate)
+    source = RecordingSource(rate, names, ["emg"] * len(names), reader.n_samples, reader,
                              source="synthetic 1 h")
+    settings = (ProcessingSettings.eifer(chunk_s=60.0, side="left") if chain == "eifer"
+                else ProcessingSettings(chunk_s=60.0, side="left"))
     started = time.perf_counter()
-    track = process_source(source, FPS, ProcessingSettings(chunk_s=60.0))
+    track = process_source(source, FPS, settings)
     total = time.perf_counter() - started
     return {"total_s": total, "generate_s": reader.generate_s, "process_s": total - reader.generate_s,
             "peak_rss_mb": _peak_rss_mb(), "frames": track.n_frames, "channels": len(track.names)}
@@ -135,8 +144,8 @@ def _child_seams() -> dict:
     bank, names = _bank()
     reader = _TimedSource(bank, SLICE_S)
     source = RecordingSource(RATE_HZ, names, ["emg"] * 44, reader.n_samples, reader)
-    chunked = process_source(source, FPS, ProcessingSettings(chunk_s=60.0)).values
-    whole = process_source(source, FPS, ProcessingSettings(chunk_s=None)).values
+    chunked = process_source(source, FPS, ProcessingSettings.eifer(chunk_s=60.0)).values
+    whole = process_source(source, FPS, ProcessingSettings.eifer(chunk_s=None)).values
     return {"max_rel": float(np.max(np.abs(chunked - whole) / np.abs(whole)))}
 
 
@@ -146,8 +155,24 @@ def _run_child(which: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _default_rows() -> list[dict]:
+    out = []
+    for channels, shape in ((44, "1 h x 44 mono ch x 4096 Hz"), (2, "1 h x 2 ch x 2000 Hz (zyg, corr)")):
+        default, eifer = _run_child(f"default-{channels}"), _run_child(f"eifer-{channels}")
+        out += [
+            {"measure": f"process {shape}, default chain, time", "value": default["process_s"], "unit": "s",
+             "baseline": eifer["process_s"], "ratio": default["process_s"] / eifer["process_s"],
+             "note": "ratio = cost of finding the mains and notching its harmonics; baseline = EIFER's "
+                     "chain (one 50 Hz notch), same input, same run"},
+            {"measure": f"process {shape}, default chain, peak memory", "value": default["peak_rss_mb"],
+             "unit": "MB", "baseline": eifer["peak_rss_mb"], "ratio": default["peak_rss_mb"] / eifer["peak_rss_mb"],
+             "note": "peak RSS of a fresh process each; baseline = EIFER's chain"},
+        ]
+    return out
+
+
 def rows() -> list[dict]:
-    ours = _run_child("ours")
+    ours = _run_child("eifer-44")
     naive = _run_child("naive")
     seams = _run_child("seams")
     scale = HOUR_S / SLICE_S
@@ -167,10 +192,14 @@ def rows() -> list[dict]:
         {"measure": "chunked vs whole-array, 5 min x 22 ch", "value": seams["max_rel"], "unit": "rel",
          "baseline": 1e-6, "ratio": seams["max_rel"] / 1e-6,
          "note": "largest relative difference of the envelopes; acceptance <= 1e-6"},
-    ]
+    ] + _default_rows()
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    job = {"ours": _child_ours, "naive": _child_naive, "seams": _child_seams}[sys.argv[1]]
-    print(json.dumps(job()))
+    which = sys.argv[1]
+    if which.startswith(("default-", "eifer-")):
+        chain, channels = which.split("-")
+        print(json.dumps(_child_ours(chain, int(channels))))
+    else:
+        print(json.dumps({"naive": _child_naive, "seams": _child_seams}[which]()))

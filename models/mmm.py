@@ -243,7 +243,7 @@ def mmm_dataset(data: dict):
 
     MMM has one participant, so its clips are split clip-wise (stated in the model's metadata);
     a folder in the same layout with three or more participants is split subject-wise.
-    The envelopes are the release's (EIFER's chain, which ``processing.ProcessingSettings()``
+    The envelopes are the release's (EIFER's chain, which ``ProcessingSettings.eifer()``
     reproduces by default), normalised per session with ``processing.normalise_envelopes``.
     """
     from eifer_blender.core.envelopes import ProcessingSettings, normalisation_references, normalise_envelopes
@@ -278,5 +278,5 @@ def mmm_dataset(data: dict):
                    f"participant(s), {frames / MMM_FPS / 60:.1f} min; expression {settings['method']} "
                    f"({clips[0].expression.space}); envelopes of the release ({MMM_ENVELOPE}), "
                    f"normalised per session ({spec['method']})")
-    processing = {**ProcessingSettings().to_dict(), "fps": MMM_FPS}
+    processing = {**ProcessingSettings.eifer().to_dict(), "fps": MMM_FPS}
     return DataSet(clips, description, spec, split, split_by, processing=processing)

@@ -24,7 +24,7 @@ from eifer_blender.core import envelopes as processing
 from eifer_blender.core.errors import InputError
 from eifer_blender.core.expression.spaces import ARKIT52
 from eifer_blender.core.recording.montage import FRIDLUND22
-from eifer_blender.core.simulator import physiology, synthesis
+from eifer_blender.core.simulator import physiology
 from eifer_blender.core.simulator import session as sim_session
 from eifer_blender.core.tracks import ExpressionTrack, MuscleTrack
 
@@ -62,17 +62,19 @@ def data_settings(data: dict) -> dict:
 
 
 def processing_settings(settings: dict) -> processing.ProcessingSettings:
-    """The feature chain: processing defaults plus the config's ``[data.processing]`` overrides.
+    """The feature chain: EIFER's chain plus the config's ``[data.processing]`` overrides.
 
     Mains 50 Hz as the simulator's subjects; normalisation is left to training / runtime.
     """
-    return processing.ProcessingSettings.from_dict({**settings["processing"], "normalise": "none"})
+    eifer = processing.ProcessingSettings.eifer().to_dict()
+    return processing.ProcessingSettings.from_dict({**eifer, **settings["processing"], "normalise": "none"})
 
 
 def _source_hash() -> str:
     digest = hashlib.sha256()
-    for module in (physiology, synthesis, processing):
-        digest.update(inspect.getsource(module).encode())
+    for package in (physiology, processing):  # every source file of the simulator and the chain
+        for path in sorted(Path(inspect.getfile(package)).parent.glob("*.py")):
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -25,3 +25,55 @@ def add_render_arguments(parser) -> None:
     parser.add_argument("--resolution", type=int, default=512, help="square render size in pixels (default 512)")
     parser.add_argument("--engine", choices=("workbench", "cycles"), default="workbench",
                         help="render engine (default workbench: fast on CPU)")
+
+
+def add_recording_arguments(parser, *, nan: bool = True) -> None:
+    """Options saying how to read a lab's recording: which channel is which muscle, units, gaps."""
+    parser.add_argument("--map", action="append", default=[], metavar="CHANNEL=SITE",
+                        help="which muscle a channel records, e.g. --map EMG_zyg=Zyg_L, or a headerless "
+                             "file's column by number, --map 3=Corr_L (repeatable; SITE 'none' leaves a "
+                             "channel out); channels are otherwise guessed from their names")
+    parser.add_argument("--map-file", metavar="FILE.tsv",
+                        help="a channel map: two columns, channel and site, one row per channel")
+    parser.add_argument("--side", choices=("left", "right"),
+                        help="side of channels whose names give a muscle but no side (EMG_zyg)")
+    parser.add_argument("--mirror", action="store_true",
+                        help="copy a one-sided recording's sites to the other side (Zyg_L also drives Zyg_R)")
+    parser.add_argument("--units", choices=("uV", "mV", "V"),
+                        help="units of a file that does not state them (CSV, EDF with an empty dimension)")
+    if nan:
+        parser.add_argument("--nan", choices=("raise", "zero", "interpolate"), default="raise",
+                            help="missing samples (NULL/NaN cells): stop with an error (default), set them "
+                                 "to 0, or interpolate across gaps up to 0.5 s")
+
+
+def recording_options(args) -> dict:
+    """The recording options of :func:`add_recording_arguments` as keyword arguments (map, side, …)."""
+    from ..core.recording.channel_map import parse_map_items, read_map_file
+
+    mapping = read_map_file(args.map_file) if args.map_file else {}
+    for key, site in parse_map_items(args.map).items():
+        mapping[key] = site  # --map wins over the file
+    return {"channel_map": tuple(mapping.items()) or None, "side": args.side, "mirror": args.mirror,
+            "units": args.units, "nan_policy": getattr(args, "nan", "raise")}
+
+
+def notch_setting(text: str):
+    """``--notch auto|50|60|off`` as ``ProcessingSettings.notch_hz``."""
+    if text == "auto":
+        return "auto"
+    if text == "off":
+        return ()
+    return (float(text),)
+
+
+def print_track_report(track) -> None:
+    """What the envelopes came from: the channel map, the mains notch, every warning."""
+    meta = track.meta
+    if meta.get("channel_map"):
+        print(f"channels: {meta['channel_map']}")
+    mains = meta.get("processing", {}).get("mains")
+    if mains:
+        print(f"mains: {mains}")
+    for warning in meta.get("warnings", ()):
+        print(f"warning: {warning}")

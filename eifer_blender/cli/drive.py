@@ -7,7 +7,7 @@ HELP = "drive a face from an sEMG recording and save the animated .blend (option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._args import add_render_arguments
+    from ._args import add_recording_arguments, add_render_arguments
 
     parser.add_argument("--emg", required=True, metavar="FILE", help="the recording (EDF, BDF, BrainVision, XDF, CSV, …)")
     parser.add_argument("--rig", default="openhead", help="'openhead' (default): add the shipped CC0 head")
@@ -27,21 +27,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--providers", choices=("auto", "cpu", "cuda"), default="auto", help="where the network runs")
     parser.add_argument("--plot", metavar="FILE.png", help="save a plot of EMG envelopes against the driven curves")
     parser.add_argument("--truth", metavar="FILE", help="simulator ground truth (_truth.npz) to draw in the plot")
+    add_recording_arguments(parser)
     add_render_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..blender.jobs.drive import drive
     from ..blender.jobs.scene import find_face, open_scene, render, save_blend
-    from ._args import parse_frames
+    from ._args import parse_frames, print_track_report, recording_options
 
     frames = parse_frames(args.frames)
+    options = recording_options(args)
     scene = open_scene(args.blend, args.fps if args.fps or args.blend else 30.0)
     face = find_face(args.rig, args.object, scene)
     report = drive(face, args.emg, scene=scene, model=args.model, start_frame=args.start_frame,
                    frame_range=frames, smoothing_s=args.smoothing, rest_floor=args.rest_floor, key_tolerance=args.tolerance,
                    swap_sides=args.swap_sides, notch_hz=(args.mains,), retarget=args.retarget,
-                   providers=args.providers)
+                   providers=args.providers, **options)
     scene.frame_start, scene.frame_end = report.frame_start, report.frame_end
     print(f"keyed {face.name}: frames {report.frame_start}–{report.frame_end} at "
           f"{scene.render.fps / scene.render.fps_base:g} fps on {report.provider}")
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {report.result.model.provider_note}")
     if report.missing_shapes:
         print(f"note: {face.name} has no shape key for {', '.join(report.missing_shapes)}")
+    print_track_report(report.result.envelopes)
     blend = save_blend(args.out)
     print(f"saved {blend}")
     if args.plot:

@@ -91,7 +91,54 @@ _NUMPY_INTERNALS = {
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+# Budgets sized from the real files: FLAME 2020 and 2023 pickles are 50-300 MB, their dense arrays
+# (shapedirs 5023 x 3 x 400 float64 = 48 MB the largest) a few hundred MB together.
+MAX_PICKLE_BYTES = 1 << 30  # 1 GiB: more than three times the largest FLAME file
+MAX_ARRAY_BYTES = 768 << 20  # dense arrays made while resolving (sparse -> dense, chumpy selections)
+MAX_DEPTH = 64  # nested containers; a FLAME file nests dicts of arrays two or three deep
+
+
+class _Bounded:
+    """A binary file whose reads never ask for more than it holds (a hostile length prefix cannot
+    make the unpickler allocate gigabytes for a 200-byte file)."""
+
+    def __init__(self, file, size: int):
+        self.file, self.left = file, size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        data = self.file.read(n)
+        self.left -= len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer)[:self.left]
+        count = self.file.readinto(view)
+        self.left -= count
+        return count
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.file.readline(self.left if limit is None or limit < 0 else min(limit, self.left))
+        self.left -= len(line)
+        return line
+
+
+def _stream_size(file, source) -> int:
+    try:
+        start = file.tell()
+        size = file.seek(0, 2) - start
+        file.seek(start)
+    except (AttributeError, OSError):
+        return MAX_PICKLE_BYTES
+    if size > MAX_PICKLE_BYTES:
+        raise FlameModelError(f"{source}: {size / 2 ** 20:.0f} MB is far larger than any FLAME file "
+                              f"(50-300 MB); refused")
+    return size
+
+
+class _RestrictedUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler (its memo is a dict, so a hostile memo index cannot allocate a
+    huge table as the C one's array would), resolving only an allow-list of globals."""
     """Unpickler that resolves only an allow-list of globals; see :func:`restricted_unpickle`."""
 
     def __init__(self, file, **kwargs):
@@ -159,10 +206,10 @@ def restricted_unpickle(file, source: str | Path, what: str = "a FLAME model") -
         The stream references any other global; it is refused before that global is resolved,
         so nothing it asked for runs.
     FlameModelError
-        The stream is truncated or damaged.
+        The stream is truncated, damaged or larger than ``MAX_PICKLE_BYTES``.
     """
     try:
-        return _RestrictedUnpickler(file, encoding="latin1").load()
+        return _RestrictedUnpickler(_Bounded(file, _stream_size(file, source)), encoding="latin1").load()
     except _RefusedGlobal as exc:
         raise UnsafePickleError(
             f"{source}: refused: the file asks to run {exc.qualified_name}, which {what} "
@@ -224,7 +271,7 @@ def _evaluate_chumpy(value, source, key, depth=0) -> np.ndarray:
         f"where chumpy is installed.")
 
 
-def _sparse_to_dense(value: _SparseStandIn, source, key) -> np.ndarray:
+def _sparse_to_dense(value: _SparseStandIn, source, key, budget: list[int] | None = None) -> np.ndarray:
     state = value.state
     try:
         data = np.asarray(state["data"], dtype=np.float64)
@@ -235,6 +282,12 @@ def _sparse_to_dense(value: _SparseStandIn, source, key) -> np.ndarray:
         raise FlameModelError(
             f"{source}: key {key!r} is a damaged sparse matrix (state keys: "
             f"{sorted(map(str, state))}).") from None
+    dense_bytes = 8 * int(np.prod(shape, dtype=object)) if all(n >= 0 for n in shape) else 0
+    if budget is not None:
+        if dense_bytes > budget[0]:
+            raise FlameModelError(f"{source}: key {key!r} is a sparse matrix of shape {shape}, "
+                                  f"{dense_bytes / 2 ** 20:.0f} MB dense: far more than a FLAME model holds; refused")
+        budget[0] -= dense_bytes
     import scipy.sparse
 
     build = scipy.sparse.csc_matrix if value.sparse_format == "csc" else scipy.sparse.csr_matrix
@@ -247,14 +300,44 @@ def _sparse_to_dense(value: _SparseStandIn, source, key) -> np.ndarray:
 
 
 def resolve_arrays(value, source: str | Path, key: str = "value"):
-    """Replace chumpy and sparse stand-ins (also inside dicts/lists) with dense ndarrays."""
-    if isinstance(value, _ChumpyStandIn):
-        return _evaluate_chumpy(value, source, key)
-    if isinstance(value, _SparseStandIn):
-        return _sparse_to_dense(value, source, key)
-    if isinstance(value, dict):
-        return {k: resolve_arrays(v, source, f"{key}.{k}" if key != "value" else str(k))
-                for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(resolve_arrays(v, source, key) for v in value)
-    return value
+    """Replace chumpy and sparse stand-ins (also inside dicts/lists) with dense ndarrays.
+
+    Shared references are resolved once and stay shared (a pickle can reference one list from
+    many places: walked per path, 60 levels of pairs would take 2^60 steps); containers nested
+    deeper than ``MAX_DEPTH``, a container that holds itself, and dense results beyond
+    ``MAX_ARRAY_BYTES`` are refused with a :class:`FlameModelError`.
+    """
+    return _Resolver(source).resolve(value, key, 0)
+
+
+class _Resolver:
+    def __init__(self, source):
+        self.source, self.done, self.active, self.budget = source, {}, set(), [MAX_ARRAY_BYTES]
+
+    def resolve(self, value, key: str, depth: int):
+        if isinstance(value, (np.ndarray, str, bytes, int, float, bool, type(None))):
+            return value
+        ident = id(value)
+        if ident in self.done:
+            return self.done[ident]
+        if ident in self.active:
+            raise FlameModelError(f"{self.source}: {key!r} contains itself; no FLAME file does (damaged or "
+                                  f"crafted file)")
+        if depth > MAX_DEPTH:
+            raise FlameModelError(f"{self.source}: {key!r} nests containers more than {MAX_DEPTH} deep; "
+                                  f"no FLAME file does (damaged or crafted file)")
+        self.active.add(ident)
+        if isinstance(value, _ChumpyStandIn):
+            out = _evaluate_chumpy(value, self.source, key)
+        elif isinstance(value, _SparseStandIn):
+            out = _sparse_to_dense(value, self.source, key, self.budget)
+        elif isinstance(value, dict):
+            out = {k: self.resolve(v, f"{key}.{k}" if key != "value" else str(k), depth + 1)
+                   for k, v in value.items()}
+        elif isinstance(value, (list, tuple)):
+            out = type(value)(self.resolve(v, key, depth + 1) for v in value)
+        else:
+            out = value
+        self.active.discard(ident)
+        self.done[ident] = out
+        return out

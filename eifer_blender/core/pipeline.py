@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .envelopes import process_recording
+from .envelopes.selection import select_channels
 from .errors import InputError, ModelMismatchError
 from .expression import curves
 from .network import Model, resolve_model
@@ -29,6 +30,8 @@ class DriveSettings:
     to 0 and stretches the rest back to [0, 1] (:func:`curves.apply_rest_floor`, 0 = off);
     ``gain``/``offset`` are scalars or ``{shape: value}``;
     ``key_tolerance`` > 0 drops keys that linear interpolation reproduces within it.
+    ``channel_map``, ``side``, ``mirror``, ``units`` and ``nan_policy`` say how to read the
+    recording (see :class:`~eifer_blender.core.envelopes.ProcessingSettings`).
     """
 
     fps: float
@@ -40,6 +43,11 @@ class DriveSettings:
     offset: float | dict = 0.0
     key_tolerance: float = 0.0
     notch_hz: tuple[float, ...] | None = None  # None: the model's training chain (50 Hz)
+    channel_map: tuple[tuple[str, str], ...] | None = None  # file channel (or column) -> site
+    side: str | None = None  # "left"/"right": side of channels named without one
+    mirror: bool = False  # a one-sided recording also feeds the other side
+    units: str | None = None  # "uV", "mV" or "V" for files that do not say
+    nan_policy: str = "raise"  # missing samples: "raise", "zero" or "interpolate"
 
 
 @dataclass
@@ -75,6 +83,19 @@ def frame_window(source: RecordingSource, settings: DriveSettings) -> tuple[floa
     return (first - start_frame) / fps, min(last, end_frame) - first + 1, first
 
 
+def _require_coverage(source: RecordingSource, model: Model, chain) -> None:
+    """Refuse a recording that lacks sites the model needs, naming what it covers and what is missing."""
+    covered = select_channels(source, chain).names
+    missing = [n for n in model.input_names if n not in covered]
+    if missing:
+        name = source.source or "the recording"
+        raise ModelMismatchError(
+            f"{name} covers {len(covered)} site(s) ({', '.join(covered) or 'none'}); {model.path.name} needs "
+            f"all {len(model.input_names)} of its input sites, {len(missing)} are missing "
+            f"({', '.join(missing)}). Map the channels that record them (--map CHANNEL=SITE), mirror a "
+            f"one-sided recording (--mirror), or use a model trained for this montage")
+
+
 def emg_to_expression(recording: Recording | RecordingSource | str | Path, settings: DriveSettings,
                       model: Model | str | Path | None = None, *, providers: str = "auto") -> DriveResult:
     """Run the forward path: recording → envelopes at ``settings.fps`` → EMG2Exp → conditioned track.
@@ -90,13 +111,17 @@ def emg_to_expression(recording: Recording | RecordingSource | str | Path, setti
         raise ModelMismatchError(f"a rest floor applies to ARKit weights (0–1); {model.path.name} outputs "
                                  f"{model.metadata.output_space} coefficients, which are signed: set it to 0")
     source = recording if isinstance(recording, RecordingSource) else (
-        RecordingSource.from_recording(recording) if isinstance(recording, Recording) else open_recording(recording))
+        RecordingSource.from_recording(recording) if isinstance(recording, Recording)
+        else open_recording(recording, units=settings.units))
     start_s, n_frames, first_frame = frame_window(source, settings)
-    overrides = {"channels": tuple(model.input_names)}
+    overrides = {"channel_map": settings.channel_map, "side": settings.side, "mirror": settings.mirror,
+                 "nan_policy": settings.nan_policy}
     if settings.notch_hz is not None:
         overrides["notch_hz"] = tuple(settings.notch_hz)
-    # the model's channels, in its order: a recording lacking any gets an error naming them
-    envelopes = process_recording(source, settings.fps, model.processing_settings(**overrides),
+    _require_coverage(source, model, model.processing_settings(**overrides))
+    # the model's channels, in its order
+    envelopes = process_recording(source, settings.fps,
+                                  model.processing_settings(channels=tuple(model.input_names), **overrides),
                                   start_s=start_s, n_frames=n_frames)
     predicted = model.run(envelopes)
     names = predicted.names

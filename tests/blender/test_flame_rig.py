@@ -14,7 +14,13 @@ import pytest
 
 from tests import flame_fixtures as ff
 from tests.conftest import EXTENSION_MODULE
-from tests.helpers import FLAME_CORE, FLAME_PARAMS, FLAME_RIG, bone_joints, extension_modules
+from tests.helpers import (
+    FLAME_CORE,
+    FLAME_PARAMS,
+    FLAME_RIG,
+    bone_joints,
+    extension_modules,
+)
 
 TOLERANCE_M = 1e-5
 

@@ -7,7 +7,15 @@ import pytest
 
 from eifer_blender.core.errors import InputError
 from eifer_blender.core.recording.montage import FRIDLUND22, fridlund_sites_mm
-from eifer_blender.core.trackfiles import bids_basename, read_channels_tsv, read_track, read_track_edf, write_bids_emg, write_track, write_track_edf
+from eifer_blender.core.trackfiles import (
+    bids_basename,
+    read_channels_tsv,
+    read_track,
+    read_track_edf,
+    write_bids_emg,
+    write_track,
+    write_track_edf,
+)
 from eifer_blender.core.tracks import MuscleTrack
 
 

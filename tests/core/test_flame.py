@@ -13,8 +13,8 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from eifer_blender.core.errors import InputError, UnsafePickleError
-from eifer_blender.core.heads import flame_file as flame
 from eifer_blender.core.expression import flame_params
+from eifer_blender.core.heads import flame_file as flame
 from eifer_blender.core.heads import flame_model
 from eifer_blender.core.heads.flame_file import FlameModelError
 from tests import flame_fixtures as ff

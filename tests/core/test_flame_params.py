@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.expression import flame_params as fp
 from eifer_blender.core.expression import flame_files
+from eifer_blender.core.expression import flame_params as fp
 from eifer_blender.core.expression.spaces import (
     FLAME_EXPRESSION_NAMES,
     FLAME_MMM_COLUMNS,

@@ -5,21 +5,23 @@ import numpy as np
 import pytest
 
 from eifer_blender.core.errors import InputError
+from eifer_blender.core.recording.channel_map import (
+    bipolar_matrix,
+    guess_montage,
+    resolve_channels,
+)
 from eifer_blender.core.recording.montage import (
     FRIDLUND22,
     KURAMOTO19,
     KURAMOTO_PAIRS,
     MONTAGES,
-    bipolar_matrix,
     canonical_name,
     fridlund_sites_mm,
-    guess_montage,
     kuramoto_sites_mm,
     mirror_channel,
     mirror_name,
     mirror_values,
     pair_indices,
-    resolve_channels,
     resolve_space,
     sites_mm,
     split_electrode,

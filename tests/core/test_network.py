@@ -12,7 +12,13 @@ import torch
 
 from eifer_blender.core.errors import InputError, ModelMismatchError
 from eifer_blender.core.expression.spaces import ARKIT_OBSERVABLE
-from eifer_blender.core.network import CPU, ModelMetadata, choose_providers, load_model, shipped_model_path
+from eifer_blender.core.network import (
+    CPU,
+    ModelMetadata,
+    choose_providers,
+    load_model,
+    shipped_model_path,
+)
 from eifer_blender.core.network.windows import (
     make_windows,
     resample_frames,

@@ -7,7 +7,13 @@ from scipy import signal
 
 from eifer_blender.core.envelopes import process_recording
 from eifer_blender.core.errors import InputError
-from eifer_blender.core.recording import Annotation, Recording, open_recording, read_recording, write_recording
+from eifer_blender.core.recording import (
+    Annotation,
+    Recording,
+    open_recording,
+    read_recording,
+    write_recording,
+)
 from eifer_blender.core.trackfiles import read_track, write_track
 from eifer_blender.core.tracks import MuscleTrack
 
@@ -114,10 +120,11 @@ def test_csv_with_time_column_and_no_header_comments(tmp_path):
     x = np.sin(2 * np.pi * 7 * t) * 40
     path = tmp_path / "plain.csv"
     path.write_text("time,Zyg li,Zyg re\n" + "\n".join(f"{a:.3f},{b:.6f},{-b:.6f}" for a, b in zip(t, x)))
-    rec = read_recording(path)
+    rec = read_recording(path, units="uV")  # the file does not say: no µV default any more
     assert rec.rate_hz == pytest.approx(1000.0)
     assert rec.channel_names == ["Zyg li", "Zyg re"]
     assert rec.meta["signal"] == "raw"
+    assert rec.meta["units_as_read"] == ["uV", "uV"] and rec.meta["column_numbers"] == [2, 3]
     np.testing.assert_allclose(rec.data_uv[0], x, atol=1e-6)
 
 
@@ -136,10 +143,12 @@ def test_mmm_style_envelope_csv_is_detected(tmp_path):
     rec = read_recording(path)
     assert rec.meta["signal"] == "envelope"
     assert rec.rate_hz == 30.0 and "rate_assumed" in rec.meta
+    # no units stated: read as they are, and said so (envelopes are normalised later)
+    assert rec.meta["units"] == "unknown" and any("units" in w for w in rec.meta["warnings"])
     assert rec.n_channels == 22
     np.testing.assert_allclose(rec.data_uv.T, values, atol=1e-6)
     # the user can insist that it is raw data at a given rate
-    raw = read_recording(path, csv_kind="raw", rate_hz=1000)
+    raw = read_recording(path, csv_kind="raw", rate_hz=1000, units="uV")
     assert raw.meta["signal"] == "raw" and raw.rate_hz == 1000.0
 
 
@@ -238,7 +247,7 @@ def test_nan_or_inf_samples_name_the_channel(bad, tmp_path):
     path = tmp_path / "holes.csv"
     path.write_text("\n".join(rows))
     with pytest.raises(InputError) as err:
-        read_recording(path)
+        read_recording(path, units="uV")
     assert "holes.csv" in _message(err) and "Zyg_R" in _message(err) and "0.050 s" in _message(err)
 
 
@@ -284,7 +293,7 @@ def test_raw_csv_without_rate_asks_for_it(tmp_path):
     with pytest.raises(InputError) as err:
         read_recording(path)
     assert "norate.csv" in _message(err) and "rate" in _message(err)
-    assert read_recording(path, rate_hz=500).rate_hz == 500.0
+    assert read_recording(path, rate_hz=500, units="uV").rate_hz == 500.0
 
 
 def test_uneven_time_column(tmp_path):

@@ -33,7 +33,9 @@ class DriveReport:
 def drive(face, emg, *, scene=None, model=None, start_frame: int | None = None, frame_range=None,
           smoothing_s: float = 0.0, rest_floor: float = 0.0, gain=1.0, offset=0.0, key_tolerance: float = 0.0,
           swap_sides: bool = False, mapping: dict[str, str] | None = None, notch_hz=None,
-          retarget=None, providers: str = "auto", emg_name: str | None = None) -> DriveReport:
+          retarget=None, providers: str = "auto", emg_name: str | None = None, channel_map=None,
+          side: str | None = None, mirror: bool = False, units: str | None = None,
+          nan_policy: str = "raise") -> DriveReport:
     """Drive ``face`` from the recording ``emg`` (a path or a core Recording).
 
     Everything is computed and checked before Blender is touched, so an error leaves the scene
@@ -41,7 +43,9 @@ def drive(face, emg, *, scene=None, model=None, start_frame: int | None = None, 
     land on an "EMG recording" object, and the scene's frame range is extended to cover the keys.
 
     Parameters mirror :class:`core.pipeline.DriveSettings`; ``mapping`` overrides shape-key names
-    (ARKit name -> shape key), ``swap_sides`` exchanges Left and Right. A FLAME head made by
+    (ARKit name -> shape key), ``swap_sides`` exchanges Left and Right; ``channel_map`` (file
+    channel -> montage site), ``side``, ``mirror``, ``units`` and ``nan_policy`` say how to read
+    the recording. A FLAME head made by
     EIFER is driven by a FLAME-space model, or by an ARKit model through ``retarget`` (a matrix
     file, see ``core.expression.retarget``).
     """
@@ -49,7 +53,8 @@ def drive(face, emg, *, scene=None, model=None, start_frame: int | None = None, 
     rig = rig_for(face, swap_sides=swap_sides, mapping=mapping)
     settings = DriveSettings(fps=scene_fps(scene), start_frame=scene.frame_start if start_frame is None else start_frame,
                              frame_range=frame_range, smoothing_s=smoothing_s, rest_floor=rest_floor, gain=gain, offset=offset,
-                             key_tolerance=key_tolerance, notch_hz=notch_hz)
+                             key_tolerance=key_tolerance, notch_hz=notch_hz, channel_map=channel_map, side=side,
+                             mirror=mirror, units=units, nan_policy=nan_policy)
     result = emg_to_expression(emg, settings, model, providers=providers)
     expression = _in_rig_space(result.expression, rig.space, retarget)
     missing = rig.bind(expression.names)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import bpy
 
+from ...core.atomic import atomic_file
 from ...core.errors import InputError
 from ..rigs.openhead import build_open_head
 from .render import render_video, setup_stage
@@ -49,7 +50,11 @@ def render(scene, face, out: str, frames: tuple[int, int] | None, *, resolution:
 
 
 def save_blend(path: str) -> Path:
+    """Save the scene as ``path``, whole or not at all, and without Blender's ``.blend1`` backup:
+    a copy is saved beside it and renamed over it."""
     path = Path(path).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    bpy.ops.wm.save_as_mainfile(filepath=str(path), check_existing=False)
+    if path.suffix.lower() != ".blend":
+        raise InputError(f"{path}: a scene is saved as a .blend file")
+    with atomic_file(path) as temporary:
+        bpy.ops.wm.save_as_mainfile(filepath=str(temporary), check_existing=False, copy=True)
     return path

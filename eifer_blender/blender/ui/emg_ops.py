@@ -13,6 +13,8 @@ from ..jobs.export import export_curves
 from ..jobs.import_emg import import_emg
 from ..rigs.arkit import arkit_binding
 from .reporting import (
+    mains_setting,
+    recording_options,
     NeedsFace,
     Progress,
     provider_preference,
@@ -20,7 +22,7 @@ from .reporting import (
     shape_mapping,
 )
 
-RECORDING_GLOB = "*.edf;*.bdf;*.gdf;*.vhdr;*.set;*.fif;*.cnt;*.xdf;*.csv"
+RECORDING_GLOB = "*.edf;*.bdf;*.gdf;*.vhdr;*.set;*.fif;*.cnt;*.xdf;*.csv;*.txt;*.acq;*.h5;*.hdf5"
 
 
 class EIFER_OT_import_emg(bpy.types.Operator, ImportHelper):
@@ -44,12 +46,20 @@ class EIFER_OT_import_emg(bpy.types.Operator, ImportHelper):
         path = Path(bpy.path.abspath(self.filepath))
         with Progress(context, "import") as progress:
             report = import_emg(path, scene=scene, start_frame=self.start_frame, model=settings.model_path or None,
-                                notch_hz=(float(settings.mains_hz),), providers=provider_preference(context),
-                                progress=progress.step)
+                                notch_hz=mains_setting(settings, driving=False), providers=provider_preference(context),
+                                progress=progress.step, **recording_options(settings, path))
         envelopes = report.envelopes
         settings.recording = report.emg_object
         settings.start_frame = self.start_frame
-        self.report({"INFO"}, f"Imported {len(envelopes.names)} channels, {envelopes.n_frames} frames from {path.name}")
+        settings.channel_sites.clear()
+        settings.channel_sites_file = str(path)
+        for channel, site in report.channel_sites.items():  # what the file's channels feed, to see and edit
+            row = settings.channel_sites.add()
+            row.channel, row.site = channel, site
+        for warning in report.warnings:
+            self.report({"WARNING"}, warning)
+        self.report({"INFO"}, f"Imported {len(envelopes.names)} sites ({', '.join(envelopes.names)}), "
+                              f"{envelopes.n_frames} frames from {path.name}")
         return {"FINISHED"}
 
 
@@ -69,18 +79,19 @@ class EIFER_OT_drive_face(bpy.types.Operator):
     def execute(self, context):
         scene, settings = context.scene, context.scene.eifer
         rows = [row for row in settings.mapping if row.arkit]
+        path = bpy.path.abspath(settings.recording[emg_object.SOURCE_KEY])
         with Progress(context, "drive") as progress:
             progress.step(5, f"driving {settings.face.name} from {settings.recording.name}")
             report = drive(
-                settings.face, bpy.path.abspath(settings.recording[emg_object.SOURCE_KEY]), scene=scene,
+                settings.face, path, scene=scene,
                 model=bpy.path.abspath(settings.model_path) if settings.model_path else None,
                 start_frame=settings.start_frame,
                 frame_range=(scene.frame_start, scene.frame_end) if settings.use_frame_range else None,
                 smoothing_s=settings.smoothing_s, rest_floor=settings.rest_floor, key_tolerance=settings.key_tolerance,
                 gain={r.arkit: r.gain for r in rows}, offset={r.arkit: r.offset for r in rows},
-                swap_sides=settings.swap_sides, mapping=shape_mapping(settings), notch_hz=(float(settings.mains_hz),),
+                swap_sides=settings.swap_sides, mapping=shape_mapping(settings), notch_hz=mains_setting(settings, driving=True),
                 retarget=bpy.path.abspath(settings.retarget_path) if settings.retarget_path else None,
-                providers=provider_preference(context))
+                providers=provider_preference(context), **recording_options(settings, path))
             progress.step(100, "done")
         note = report.result.model.provider_note
         self.report({"WARNING"} if note else {"INFO"},

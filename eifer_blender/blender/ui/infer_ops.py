@@ -175,7 +175,8 @@ class EIFER_OT_export_muscles(bpy.types.Operator, ExportHelper):
             raise EiferError(f"no {'inferred' if self.source == 'INFERRED' else 'recorded'} EMG object to export")
         written = export_curves(obj, bpy.path.abspath(self.filepath), self.file_format, subject=self.subject,
                                 session=self.session or None, task=self.task,
-                                power_line_hz=float(settings.mains_hz) if self.source == "RECORDING" else "n/a")
+                                power_line_hz=(float(settings.mains_hz) if self.source == "RECORDING" and settings.mains_hz != "AUTO"
+                                               else "n/a"))
         self.report({"INFO"}, f"Wrote {written}")
         return {"FINISHED"}
 

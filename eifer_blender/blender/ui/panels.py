@@ -56,8 +56,35 @@ class EIFER_PT_emg(_EiferPanel, bpy.types.Panel):
         settings = context.scene.eifer
         layout.operator(emg_ops.EIFER_OT_import_emg.bl_idname, icon="IMPORT")
         layout.prop(settings, "recording")
-        _property_column(layout, settings, "start_frame", "mains_hz", align=True)
+        _property_column(layout, settings, "start_frame", "mains_hz", "units", "side", "mirror", "nan_policy",
+                         align=True)
         layout.operator(emg_ops.EIFER_OT_export_envelopes.bl_idname, icon="EXPORT")
+
+
+class EIFER_UL_channel_sites(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        row = layout.row(align=True)
+        row.label(text=item.channel)
+        row.prop(item, "site", text="", icon="NONE" if item.site else "X")
+
+
+class EIFER_PT_channels(_EiferPanel, bpy.types.Panel):
+    """Which file channel records which muscle: the guesses of the last import, to correct and re-import."""
+
+    bl_label = "Channels"
+    bl_idname = "EIFER_PT_channels"
+    bl_parent_id = "EIFER_PT_emg"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.eifer
+        if not len(settings.channel_sites):
+            layout.label(text="Import a recording to see its channels", icon="INFO")
+            return
+        layout.template_list("EIFER_UL_channel_sites", "", settings, "channel_sites", settings,
+                             "channel_sites_index", rows=4)
+        layout.label(text="Empty site: left out. Import again to apply.", icon="INFO")
 
 
 class EIFER_PT_drive(_EiferPanel, bpy.types.Panel):
@@ -179,5 +206,5 @@ class EIFER_PT_flame(_EiferPanel, bpy.types.Panel):
         column.operator(flame_ops.EIFER_OT_export_flame_params.bl_idname, icon="EXPORT")
 
 
-CLASSES = (EIFER_PT_face, EIFER_PT_emg, EIFER_PT_drive, EIFER_UL_mapping, EIFER_PT_mapping, EIFER_UL_compare,
+CLASSES = (EIFER_PT_face, EIFER_PT_emg, EIFER_UL_channel_sites, EIFER_PT_channels, EIFER_PT_drive, EIFER_UL_mapping, EIFER_PT_mapping, EIFER_UL_compare,
            EIFER_PT_muscles, EIFER_PT_compare, EIFER_PT_flame)

@@ -19,6 +19,15 @@ class EiferShapeMapping(bpy.types.PropertyGroup):
     offset: bpy.props.FloatProperty(name="Offset", default=0.0, soft_min=-1.0, soft_max=1.0)
 
 
+class EiferChannelSite(bpy.types.PropertyGroup):
+    """One row of the channel table: a file channel and the montage site it records."""
+
+    channel: bpy.props.StringProperty(name="Channel", description="The channel as the file names it")
+    site: bpy.props.StringProperty(
+        name="Site", description="The Fridlund site this channel records (Zyg_L, Corr_R, …, or Jena names "
+                                 "such as 'Zyg li'); empty: left out")
+
+
 def _is_inferred(self, obj):
     return obj.get("eifer_kind") == "inferred"
 
@@ -54,9 +63,32 @@ class EiferSceneSettings(bpy.types.PropertyGroup):
     use_frame_range: bpy.props.BoolProperty(
         name="Limit Frames", description="Key only the scene's preview/playback range")
     mains_hz: bpy.props.EnumProperty(
-        name="Mains", items=[("50", "50 Hz", "Europe, Asia, Africa, Australia"),
-                             ("60", "60 Hz", "The Americas, parts of Asia")], default="50",
-        description="Power-line frequency notched out of the recording")
+        name="Mains", items=[("AUTO", "Auto", "Found in the recording's spectrum (import); 50 Hz when driving, "
+                                              "as the shipped model was trained"),
+                             ("50", "50 Hz", "Europe, Asia, Africa, Australia"),
+                             ("60", "60 Hz", "The Americas, parts of Asia")], default="AUTO",
+        description="Power-line frequency notched out of the recording, with its harmonics")
+    units: bpy.props.EnumProperty(
+        name="Units", items=[("FILE", "As the File Says", "Use the units the file states (refused when it states none)"),
+                             ("uV", "µV", "Microvolts"), ("mV", "mV", "Millivolts"), ("V", "V", "Volts")],
+        default="FILE", description="Units of a recording that does not state them (CSV, EDF with an empty "
+                                    "physical dimension)")
+    side: bpy.props.EnumProperty(
+        name="Side", items=[("NONE", "From Names", "Channel names say the side (Zyg_L, Corr re)"),
+                            ("LEFT", "Left", "A one-sided set-up on the subject's left"),
+                            ("RIGHT", "Right", "A one-sided set-up on the subject's right")], default="NONE",
+        description="Side of channels whose names give a muscle but no side (EMG_zyg)")
+    mirror: bpy.props.BoolProperty(
+        name="Mirror to Other Side", description="Copy each one-sided site to the other side (Zyg_L also drives Zyg_R)")
+    nan_policy: bpy.props.EnumProperty(
+        name="Missing Samples", items=[("RAISE", "Refuse", "Stop with the times of the missing samples"),
+                                       ("ZERO", "Set to 0", "Missing samples become 0"),
+                                       ("INTERPOLATE", "Interpolate", "Bridge gaps up to 0.5 s linearly")],
+        default="RAISE", description="What to do with missing samples (NULL or empty cells)")
+    channel_sites: bpy.props.CollectionProperty(type=EiferChannelSite)
+    channel_sites_file: bpy.props.StringProperty(
+        name="Channels Of", subtype="FILE_PATH", description="The recording the channel table belongs to")
+    channel_sites_index: bpy.props.IntProperty()
     smoothing_s: bpy.props.FloatProperty(
         name="Smoothing", default=0.0, min=0.0, soft_max=0.5, unit="TIME_ABSOLUTE",
         description="Savitzky–Golay window in seconds (0: off)")
@@ -98,7 +130,7 @@ class EiferSceneSettings(bpy.types.PropertyGroup):
     compare_png: bpy.props.StringProperty(name="Comparison Plot", subtype="FILE_PATH")
 
 
-CLASSES = (EiferShapeMapping, EiferChannelMetric, EiferSceneSettings)
+CLASSES = (EiferShapeMapping, EiferChannelSite, EiferChannelMetric, EiferSceneSettings)
 
 
 def register_properties():

@@ -61,3 +61,21 @@ def provider_preference(context) -> str:
 def shape_mapping(settings) -> dict[str, str] | None:
     """The panel's mapping table as ARKit name -> shape key (None when the table is empty)."""
     return {row.arkit: row.shape for row in settings.mapping if row.arkit} or None
+
+
+def recording_options(settings, path) -> dict:
+    """How the sidebar says to read the recording at ``path``: the channel table (when it is that
+    file's), units, side, mirror, missing samples."""
+    own = bpy.path.abspath(settings.channel_sites_file) == str(path)
+    rows = [(row.channel, row.site.strip() or "none") for row in settings.channel_sites if row.channel and own]
+    return {"channel_map": tuple(rows) or None, "units": None if settings.units == "FILE" else settings.units,
+            "side": None if settings.side == "NONE" else settings.side.lower(), "mirror": settings.mirror,
+            "nan_policy": settings.nan_policy.lower()}
+
+
+def mains_setting(settings, *, driving: bool):
+    """The Mains field as a notch: "auto" (found in the spectrum) when importing; when driving, the
+    shipped model's 50 Hz unless the user chose 60 (the model was trained on a 50 Hz chain)."""
+    if settings.mains_hz == "AUTO":
+        return (50.0,) if driving else "auto"
+    return (float(settings.mains_hz),)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..errors import InputError
 from ..tracks import MuscleTrack, Track
 from .metrics import METRIC_NAMES, MetricTable, score
@@ -137,7 +138,8 @@ def write_metrics_csv(comparison: Comparison, path: str | Path, *, recorded_labe
         lines.append(name + "," + ",".join(_number(row[m]) for m in METRIC_NAMES))
     summary = comparison.summary()
     lines.append("median," + ",".join(_number(summary[m]) for m in METRIC_NAMES))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with atomic_file(path) as temporary:
+        temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 

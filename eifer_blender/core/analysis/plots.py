@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..tracks import Track
 
 # Channel → the ARKit shapes it mainly drives (the same side), for the drive plot
@@ -28,9 +29,11 @@ def save_figure(fig, path: str | Path, *, dpi: int) -> Path:
     """Lay out, write (making the folder) and close a matplotlib figure; returns the path."""
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    pyplot().close(fig)
+    try:
+        with atomic_file(path) as temporary:
+            fig.savefig(temporary, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    finally:
+        pyplot().close(fig)
     return path
 
 

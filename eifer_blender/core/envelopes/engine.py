@@ -20,18 +20,16 @@ from scipy import signal
 
 from ..errors import InputError
 from ..recording import Recording, RecordingSource, check_finite
-from ..recording.montage import (
-    bipolar_matrix,
-    guess_montage,
-    resolve_channels,
-    resolve_space,
-)
+from ..recording.gaps import fill_gaps
+from ..recording.montage import resolve_space
 from ..tracks import MuscleTrack, frame_times_s
+from .mains import choose_fundamentals, mains_notches, notch_filtfilt
 from .normalise import (
     normalisation_references,
     normalisation_segments,
     normalise_envelopes,
 )
+from .selection import Selection, select_channels
 from .settings import ProcessingSettings
 from .steps import (
     RECTIFY_TO_RMS,
@@ -41,11 +39,11 @@ from .steps import (
     fft_convolve_valid,
     fir_zero_phase,
     interp_at,
-    notch_frequencies,
     rms_at_positions,
 )
 
 _IIR_TOL = 1e-13  # IIR impulse responses are cut once they fall below this fraction
+MIN_RAW_RATE_HZ = 200.0  # below this no EMG band fits under Nyquist: the file holds no raw sEMG
 
 
 def frame_times_within(n_samples: int, rate_hz: float, fps: float, start_s: float = 0.0,
@@ -118,27 +116,45 @@ def process_source(source: RecordingSource, fps: float,
                    start_s: float = 0.0, n_frames: int | None = None) -> MuscleTrack:
     """:func:`process_recording` for a recording opened in pieces (file, memmap, generator)."""
     name = source.source or "recording"
-    selection = _select_channels(source, settings)
+    warnings = list(source.meta.get("warnings", ()))
+    if settings.nan_policy == "interpolate":
+        source = fill_gaps(source, settings.max_gap_s)
+    selection = select_channels(source, settings)
     times = frame_times_within(source.n_samples, source.rate_hz, fps, start_s, n_frames, name)
     if source.meta.get("signal") == "envelope":
         values, info = _resample_envelopes(source, selection, times)
     else:
-        plan = _Plan.build(source.rate_hz, settings, name)
+        if source.rate_hz < MIN_RAW_RATE_HZ:
+            raise InputError(
+                f"{name}: {source.rate_hz:g} Hz is too low for raw sEMG (facial EMG is sampled at "
+                f"≥ 1000 Hz; below {MIN_RAW_RATE_HZ:g} Hz no EMG band fits). If the file already holds "
+                f"envelopes (processed, rectified or RMS values), read it as envelopes: "
+                f"--csv-kind envelope (csv_kind='envelope')")
+        fundamentals, mains_note = choose_fundamentals(source, selection.derive, settings.notch_hz)
+        plan = _Plan.build(source.rate_hz, settings, name, fundamentals)
+        warnings += plan.warnings
         if source.n_samples < plan.window_samples:
             raise InputError(
                 f"{name}: {source.n_samples / source.rate_hz:.3f} s of data is shorter than one "
                 f"RMS window ({settings.rms_window_s:g} s); record longer or shorten the window")
         values, info = _run_chain(source, selection, plan, settings, times, fps)
+        info["mains"] = mains_note
     space = resolve_space(selection.names)
     meta: dict = {
         "source": source.source,
         "processing": {**settings.to_dict(), **info, "rate_hz": float(source.rate_hz),
                        "fps": float(fps)},
         "channel_sources": selection.sources,
+        "channel_map": selection.report,
     }
     if selection.dropped:
         meta["dropped_channels"] = list(selection.dropped)
-    units = "uV"
+    if selection.mirrored:
+        meta["mirrored"] = list(selection.mirrored)
+    if warnings:
+        meta["warnings"] = warnings
+    # already-processed envelopes keep the units their file gave ("unknown" when it gave none)
+    units = source.meta.get("units", "uV") if source.meta.get("signal") == "envelope" else "uV"
     if settings.normalise != "none":
         segments = normalisation_segments(source, settings, name)
         spec = {"method": settings.normalise, "low": settings.percentiles[0],
@@ -151,84 +167,6 @@ def process_source(source: RecordingSource, fps: float,
     else:
         meta["normalisation"] = {"method": "none"}
     return MuscleTrack(values, selection.names, float(fps), space, units, float(times[0]), meta)
-
-
-# ----------------------------------------------------------------------------------------------
-# Internals: channel selection
-
-
-@dataclass
-class _Selection:
-    names: tuple[str, ...]
-    plus: np.ndarray  # input row per output channel
-    minus: np.ndarray  # input row subtracted, -1 for none
-    sources: dict[str, str]
-    dropped: tuple[str, ...] = ()
-
-    def derive(self, block: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
-        """Output channels from input rows: one row copy or difference each, minus ``mean``."""
-        out = np.empty((len(self.plus), block.shape[-1]))
-        for row, (p, m) in enumerate(zip(self.plus, self.minus)):  # rows, not samples
-            if m >= 0:
-                np.subtract(block[p], block[m], out=out[row])
-            else:
-                out[row] = block[p]
-            if mean is not None:
-                out[row] -= mean[row]
-        return out
-
-    def derive_sums(self, row_sums: np.ndarray) -> np.ndarray:
-        """Sums of the output channels from sums of the input rows."""
-        out = row_sums[self.plus].copy()
-        has_minus = self.minus >= 0
-        out[has_minus] -= row_sums[self.minus[has_minus]]
-        return out
-
-
-def _select_channels(source: RecordingSource, settings: ProcessingSettings) -> _Selection:
-    name = source.source or "recording"
-    types = list(source.channel_types)
-    names = list(source.channel_names)
-    emg = [i for i, t in enumerate(types) if t == "emg"]
-    # formats that cannot store the EMG type (BrainVision, CNT, ...) say "eeg" or "misc"
-    candidates = emg or [i for i, t in enumerate(types) if t in ("eeg", "misc", "emg")]
-    if not candidates:
-        raise InputError(f"{name}: no EMG channels (channel types: {', '.join(sorted(set(types)))})")
-    cand_names = [names[i] for i in candidates]
-    montage = settings.montage
-    if montage == "auto":
-        montage = guess_montage(cand_names)
-    if montage is not None:
-        cmap = resolve_channels(cand_names, montage, source=name)
-        if not cmap.canonical:
-            raise InputError(f"{name}: no channel matches the {montage} montage; channels: "
-                             f"{', '.join(cand_names)}")
-        matrix, out = bipolar_matrix(cand_names, cmap)
-        plus = np.array([candidates[int(np.flatnonzero(row > 0)[0])] for row in matrix])
-        minus = np.array([candidates[int(np.flatnonzero(row < 0)[0])] if (row < 0).any() else -1
-                          for row in matrix])
-        sel = _Selection(tuple(out), plus, minus, cmap.sources(), cmap.unknown)
-    else:
-        sel = _Selection(tuple(cand_names), np.array(candidates), -np.ones(len(candidates), int),
-                         {n: n for n in cand_names})
-    if settings.channels is not None:
-        wanted = list(settings.channels)
-        lookup = {n: i for i, n in enumerate(sel.names)}
-        for i, n in enumerate(sel.names):  # also accept the file's own labels
-            lookup.setdefault(sel.sources.get(n, n), i)
-        missing = [w for w in wanted if w not in lookup]
-        if missing:
-            raise InputError(f"{name}: missing channels: {', '.join(missing)} (the file has "
-                             f"{', '.join(sel.names)})")
-        rows = [lookup[w] for w in wanted]
-        out_names = tuple(sel.names[r] for r in rows)
-        if len(set(out_names)) != len(out_names):
-            raise InputError(f"{name}: channels requested twice: {', '.join(wanted)}")
-        sel = _Selection(out_names, sel.plus[rows], sel.minus[rows],
-                         {n: sel.sources[n] for n in out_names},
-                         tuple(n for n in sel.names if n not in out_names) + sel.dropped)
-    return sel
-
 
 
 @dataclass
@@ -245,18 +183,27 @@ class _Plan:
     lowpass_sos: np.ndarray | None
     reach: int  # context each side of a frame centre that influences its value
     kernel_spectra: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    fundamentals_hz: tuple = ()
 
     @classmethod
-    def build(cls, rate_hz: float, s: ProcessingSettings, source: str) -> "_Plan":
-        notch_hz = notch_frequencies(rate_hz, s.notch_hz, s.notch_harmonics, s.notch_q)
-        sos_list = [design_notch(rate_hz, f, s.notch_q) for f in notch_hz]
+    def build(cls, rate_hz: float, s: ProcessingSettings, source: str, fundamentals_hz=None) -> "_Plan":
+        fundamentals_hz = s.notch_hz if fundamentals_hz is None else fundamentals_hz
+        upper = effective_band(rate_hz, s.band_hz, s.nyquist_fraction, source)[1] if s.band_hz else None
+        notches = mains_notches(rate_hz, fundamentals_hz, harmonics=s.notch_harmonics, q=s.notch_q,
+                                harmonic_q=s.harmonic_q, upper_hz=upper)
+        notch_hz = tuple(f for f, _ in notches)
+        sos_list = [design_notch(rate_hz, f, q) for f, q in notches]
+        # notches + FIR as one zero-phase kernel for the pieces away from the recording's ends; with
+        # several (narrow, long-ringing) notches the kernel is the cascade's, cut where it has decayed
         combined = np.ones(1)
-        reach = 0
-        for sos in sos_list:
-            impulse = _zero_phase_impulse(sos)
-            combined = signal.fftconvolve(combined, impulse)
-            reach += (len(impulse) - 1) // 2
-        notch_reach = reach
+        if len(sos_list) > 1:
+            cascade = np.concatenate(sos_list)
+            combined = _zero_phase_impulse(cascade, _cascade_reach(cascade))
+        else:
+            for sos in sos_list:
+                combined = signal.fftconvolve(combined, _zero_phase_impulse(sos))
+        reach = notch_reach = (len(combined) - 1) // 2
         fir = band = None
         if s.band_hz is not None:
             fir = design_bandpass(rate_hz, s.band_hz, s.band_taps, s.nyquist_fraction, source)
@@ -271,8 +218,13 @@ class _Plan:
             lowpass = signal.butter(s.rectify_order, s.rectify_lowpass_hz, btype="lowpass",
                                     fs=rate_hz, output="sos")
             reach += _iir_reach(lowpass) + 2
+        warnings = []
+        if band is not None and band[1] < s.band_hz[1] and rate_hz < 1000:
+            warnings.append(f"{source}: at {rate_hz:g} Hz the band-pass runs {band[0]:g}–{band[1]:g} Hz "
+                            f"(its upper edge capped at 0.9 × Nyquist instead of {s.band_hz[1]:g} Hz); "
+                            f"facial sEMG is best sampled at ≥ 1000 Hz")
         return cls(rate_hz, sos_list, notch_hz, notch_reach, fir, band, combined, s.envelope,
-                   window, lowpass, reach)
+                   window, lowpass, reach, warnings=warnings, fundamentals_hz=tuple(fundamentals_hz))
 
     def info(self) -> dict:
         return {"notch_applied_hz": list(self.notch_applied_hz),
@@ -289,9 +241,21 @@ def _iir_reach(sos: np.ndarray) -> int:
     return int(math.ceil(math.log(_IIR_TOL) / math.log(radius) * 1.2)) + 16
 
 
-def _zero_phase_impulse(sos: np.ndarray) -> np.ndarray:
+def _cascade_reach(sos: np.ndarray) -> int:
+    """Samples after which a cascade's transient has decayed: the forward impulse response's tail
+    energy below ``_IIR_TOL`` of its whole (bounds the forward-backward response's tail too). Far
+    shorter than the sum of the sections' reaches when many narrow notches ring together."""
+    bound = sum(_iir_reach(sos[i:i + 1]) for i in range(len(sos)))
+    delta = np.zeros(bound)
+    delta[0] = 1.0
+    energy = np.cumsum(signal.sosfilt(sos, delta)[::-1] ** 2)[::-1]  # energy from n to the end
+    below = np.flatnonzero(np.sqrt(energy) < _IIR_TOL * np.sqrt(energy[0]))
+    return int(below[0]) + 16 if below.size else bound
+
+
+def _zero_phase_impulse(sos: np.ndarray, n: int | None = None) -> np.ndarray:
     """Impulse response of forward-backward filtering with ``sos`` (odd length, centred)."""
-    n = _iir_reach(sos)
+    n = _iir_reach(sos) if n is None else n
     delta = np.zeros(n)
     delta[0] = 1.0
     h = signal.sosfilt(sos, delta)
@@ -299,7 +263,7 @@ def _zero_phase_impulse(sos: np.ndarray) -> np.ndarray:
 
 
 
-def _run_chain(source: RecordingSource, sel: _Selection, plan: _Plan,
+def _run_chain(source: RecordingSource, sel: Selection, plan: _Plan,
                settings: ProcessingSettings, times: np.ndarray, fps: float) -> tuple[np.ndarray, dict]:
     name = source.source or "recording"
     n = source.n_samples
@@ -360,8 +324,15 @@ def _run_chain(source: RecordingSource, sel: _Selection, plan: _Plan,
 
 def _piece_envelope(block: np.ndarray, plan: _Plan, local: np.ndarray, *, at_start: bool,
                     at_end: bool) -> np.ndarray:
-    """Envelope at ``local`` positions of a piece; exact steps at the recording's ends."""
-    if at_start or at_end:
+    """Envelope at ``local`` positions of a piece: the steps one by one at the recording's ends, the
+    combined kernel by FFT in between."""
+    if (at_start or at_end) and len(plan.notch_sos) > 1:  # the mains runs on into whole-period padding
+        y = notch_filtfilt(block, np.concatenate(plan.notch_sos), plan.rate_hz, plan.fundamentals_hz,
+                           plan.notch_reach)
+        if plan.fir is not None:
+            y = fir_zero_phase(y, plan.fir)
+        offset = 0
+    elif at_start or at_end:
         y = block
         for sos in plan.notch_sos:
             y = signal.sosfiltfilt(sos, y, axis=-1)
@@ -378,7 +349,7 @@ def _piece_envelope(block: np.ndarray, plan: _Plan, local: np.ndarray, *, at_sta
     return (interp_at(smooth, local - offset) * RECTIFY_TO_RMS).T
 
 
-def _resample_envelopes(source: RecordingSource, sel: _Selection, times: np.ndarray):
+def _resample_envelopes(source: RecordingSource, sel: Selection, times: np.ndarray):
     """Already-processed envelopes: linear interpolation at the frame times."""
     data = sel.derive(source.read())
     check_finite(data, list(sel.names), source.rate_hz, source.source or "recording")

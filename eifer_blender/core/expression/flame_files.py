@@ -13,8 +13,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..errors import InputError
 from ..pickles import resolve_arrays, restricted_unpickle
+from ..recording.csvparse import is_number
 from .flame_params import (
     COMBINED_POSE_KEYS,
     DEFAULT_FPS,
@@ -38,14 +40,6 @@ def _open_text(path: Path):
     return io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline="")
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _read_table(path: Path) -> tuple[np.ndarray, list[str] | None]:
     """Numbers of a CSV/TSV/whitespace table, optional header row and optional index column."""
     try:
@@ -58,7 +52,7 @@ def _read_table(path: Path) -> tuple[np.ndarray, list[str] | None]:
             delimiter = next((d for d in (",", ";", "\t") if d in first), None)
             cells = [c.strip().strip('"') for c in (first.split(delimiter) if delimiter
                                                     else first.split())]
-            header = None if all(_is_number(c) for c in cells) else cells
+            header = None if all(is_number(c) for c in cells) else cells
             body = text.read()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise InputError(f"{path}: cannot read the file (truncated or damaged?): {exc}") from None
@@ -285,12 +279,14 @@ def write_flame_params(params: FlameParams, path: str | Path, layout: str | None
     name = path.name.lower()
     if name.endswith(".npz"):
         arrays = {k: v for k, v in params.groups().items()}
-        np.savez(path, fps=np.array(params.fps), **arrays)
+        with atomic_file(path) as temporary, open(temporary, "wb") as handle:
+            np.savez(handle, fps=np.array(params.fps), **arrays)
         return path
     layout = layout or "mmm"
     table = params_to_table(params, layout, drop_unsupported)
     if name.endswith(".npy"):
-        np.save(path, table)
+        with atomic_file(path) as temporary, open(temporary, "wb") as handle:
+            np.save(handle, table)
         return path
     if not (name.endswith(".csv") or name.endswith(".csv.gz")):
         raise InputError(f"{path}: write FLAME parameters to .csv, .csv.gz, .npy or .npz.")
@@ -300,5 +296,6 @@ def write_flame_params(params: FlameParams, path: str | Path, layout: str | None
     data = text.getvalue().encode("utf-8")
     if name.endswith(".gz"):
         data = gzip.compress(data, compresslevel=6, mtime=0)  # gzip's own default; 9 is slower
-    path.write_bytes(data)
+    with atomic_file(path) as temporary:
+        temporary.write_bytes(data)
     return path

@@ -149,12 +149,14 @@ class Model:
     def processing_settings(self, **overrides):
         """The ``ProcessingSettings`` to make this model's input envelopes from a recording.
 
-        The chain the model was trained on, without normalisation (``run`` normalises);
-        ``overrides`` change other fields, e.g. ``notch_hz=(60.0,)`` for 60 Hz mains.
+        The chain the model was trained on, without normalisation (``run`` normalises); what its
+        metadata does not state is EIFER's chain (:meth:`ProcessingSettings.eifer`), the chain of
+        every model trained before the settings existed. ``overrides`` change other fields, e.g.
+        ``notch_hz=(60.0,)`` for 60 Hz mains, or how to read the recording (``channel_map``, ...).
         """
-        known = set(ProcessingSettings.__dataclass_fields__)
-        chain = {k: v for k, v in self.metadata.processing.items() if k in known}
-        return ProcessingSettings.from_dict({**chain, "normalise": "none", **overrides})
+        eifer = ProcessingSettings.eifer().to_dict()
+        chain = {k: v for k, v in self.metadata.processing.items() if k in eifer}
+        return ProcessingSettings.from_dict({**eifer, **chain, "normalise": "none", **overrides})
 
     def _check_processing(self, track: Track) -> None:
         used, trained = track.meta.get("processing"), self.metadata.processing
@@ -197,7 +199,9 @@ class Model:
                         f"{self.path.name} expects envelopes normalised with {spec}, the track was "
                         f"normalised with {{{', '.join(f'{k!r}: {done[k]!r}' for k in differ)}}}")
             return values
-        if track.units != "uV":
+        # per-recording normalisation divides by a reference of the same recording, so envelopes in
+        # unknown units (an export that did not say) are read as well as µV ones
+        if track.units not in ("uV", "unknown"):
             raise ModelMismatchError(
                 f"{self.path.name} expects envelopes in {self.metadata.input_units!r} (or raw 'uV' "
                 f"that it normalises itself), the track is in {track.units!r}")

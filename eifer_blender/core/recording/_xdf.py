@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InputError
 from .container import Annotation, Recording, RecordingSource, short_error
-from .units import unit_scale
+from .units import UNKNOWN, canonical_unit, unit_scale
 
 
 def _xdf_text(node, key: str, default: str = "") -> str:
@@ -23,7 +23,7 @@ def _xdf_text(node, key: str, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
-def open_xdf(path: Path, *, units: str | None, stream_name: str | None) -> RecordingSource:
+def open_xdf(path: Path, *, stream_name: str | None) -> RecordingSource:
     import pyxdf
 
     try:
@@ -59,15 +59,16 @@ def open_xdf(path: Path, *, units: str | None, stream_name: str | None) -> Recor
         channels = info["desc"][0]["channels"][0]["channel"]
     except (KeyError, IndexError, TypeError):
         channels = []
-    names, types, scales = [], [], []
-    default_scale = unit_scale(units, 1.0, path)
+    names, types, scales, as_read = [], [], [], []
     for i in range(n_ch):
         ch = channels[i] if i < len(channels) else {}
         names.append(_xdf_text(ch, "label") or f"ch{i + 1}")
         ch_type = (_xdf_text(ch, "type") or stream_type or "emg").lower()
         types.append(ch_type if ch_type in ("emg", "eeg", "ecg", "eog", "misc", "stim", "resp")
                      else "misc")
-        scales.append(unit_scale(_xdf_text(ch, "unit") or units, default_scale, path))
+        stated = _xdf_text(ch, "unit")  # unknown where the stream is silent: open_recording asks
+        scales.append(unit_scale(stated, 1.0, path))
+        as_read.append(canonical_unit(stated) if stated else UNKNOWN)
     data_uv = (data * np.asarray(scales)[None, :]).T.copy()
     t0 = float(stream["time_stamps"][0]) if len(stream["time_stamps"]) else 0.0
     annotations = []
@@ -76,7 +77,8 @@ def open_xdf(path: Path, *, units: str | None, stream_name: str | None) -> Recor
             text = value[0] if isinstance(value, (list, tuple, np.ndarray)) else value
             annotations.append(Annotation(float(ts) - t0, 0.0, str(text)))
     annotations.sort(key=lambda a: a.onset_s)
-    meta = {"format": "XDF", "stream": _xdf_text(info, "name"), "first_timestamp_s": t0}
+    meta = {"format": "XDF", "stream": _xdf_text(info, "name"), "first_timestamp_s": t0,
+            "units_as_read": as_read}
     return RecordingSource(rate, names, types, data_uv.shape[1], lambda a, b: data_uv[:, a:b],
                            annotations, str(path), meta)
 

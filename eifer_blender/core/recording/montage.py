@@ -100,7 +100,7 @@ def kuramoto_sites_mm() -> np.ndarray:
 
 def sites_mm(montage: str = "fridlund22") -> np.ndarray:
     """Site coordinates (channels, 2) in mm for ``montage``, rows in canonical order."""
-    montage = _check_montage(montage)
+    montage = check_montage(montage)
     return fridlund_sites_mm() if montage == "fridlund22" else kuramoto_sites_mm()
 
 
@@ -134,7 +134,7 @@ def _build_aliases() -> dict[str, dict[str, str]]:
 _ALIASES = _build_aliases()
 
 
-def _check_montage(montage: str) -> str:
+def check_montage(montage: str) -> str:
     if montage not in MONTAGES:
         raise InputError(f"unknown montage '{montage}'; choose one of {', '.join(MONTAGES)}")
     return montage
@@ -150,7 +150,7 @@ def canonical_name(name: str, montage: str = "fridlund22") -> str | None:
     >>> canonical_name("EMG zyg li")
     'Zyg_L'
     """
-    return _ALIASES[_check_montage(montage)].get(_key(name))
+    return _ALIASES[check_montage(montage)].get(_key(name))
 
 
 def split_electrode(name: str) -> tuple[str, int] | None:
@@ -166,21 +166,6 @@ def split_electrode(name: str) -> tuple[str, int] | None:
     return match.group("site"), 1 if electrode in ("1", "a") else 2
 
 
-def guess_montage(names: Sequence[str]) -> str | None:
-    """The montage whose sites most of ``names`` resolve to (counting monopolar pairs), or None."""
-    best, best_count = None, 0
-    for montage in MONTAGES:
-        count = 0
-        for name in names:
-            site = canonical_name(name, montage)
-            if site is None and (parts := split_electrode(name)):
-                site = canonical_name(parts[0], montage)
-            count += site is not None
-        if count > best_count:
-            best, best_count = montage, count
-    return best
-
-
 def resolve_space(names: Sequence[str]) -> str:
     """The space a set of channel names lives in: a montage if all are canonical, else "emg"."""
     for montage, canonical in MONTAGES.items():
@@ -189,140 +174,9 @@ def resolve_space(names: Sequence[str]) -> str:
     return "emg"
 
 
-@dataclass(frozen=True)
-class ChannelMap:
-    """How a file's channels become canonical montage channels.
-
-    ``direct`` maps a canonical name to the file channel that already holds it (bipolar or
-    single-ended); ``bipolar`` maps a canonical name to the two monopolar file channels
-    (electrode 1, electrode 2) whose difference gives it. ``unknown`` lists file channels that
-    are no site of the montage.
-    """
-
-    montage: str
-    direct: dict[str, str]
-    bipolar: dict[str, tuple[str, str]]
-    unknown: tuple[str, ...]
-
-    @property
-    def canonical(self) -> tuple[str, ...]:
-        """Resolved canonical names, in the montage's order."""
-        found = set(self.direct) | set(self.bipolar)
-        return tuple(n for n in MONTAGES[self.montage] if n in found)
-
-    @property
-    def by_label(self) -> dict[str, str]:
-        """File label -> canonical name; both electrodes of a monopolar pair map to their site."""
-        out = {label: site for site, label in self.direct.items()}
-        for site, (first, second) in self.bipolar.items():
-            out[first] = out[second] = site
-        return out
-
-    def missing(self) -> tuple[str, ...]:
-        """Canonical montage channels the file does not provide."""
-        found = set(self.direct) | set(self.bipolar)
-        return tuple(n for n in MONTAGES[self.montage] if n not in found)
-
-    def sources(self) -> dict[str, str]:
-        """Canonical name -> human-readable origin ("Zyg li 1 - Zyg li 2" or "Zyg li")."""
-        out = {n: self.direct[n] for n in self.direct}
-        out.update({n: f"{a} - {b}" for n, (a, b) in self.bipolar.items()})
-        return {n: out[n] for n in self.canonical}
-
-
-def resolve_channels(names: Sequence[str], montage: str = "fridlund22", *,
-                     required: Sequence[str] | str | None = None, source: str = "") -> ChannelMap:
-    """Map a file's channel labels onto canonical montage names.
-
-    Parameters
-    ----------
-    names : sequence of str
-        Channel labels as the file has them.
-    montage : {"fridlund22", "kuramoto19", "auto"}
-        Montage to resolve against; "auto" picks the one most labels belong to.
-    required : sequence of str or "all", optional
-        Canonical channels that must be found; "all" means the whole montage.
-    source : str
-        File name for error messages.
-
-    Returns
-    -------
-    ChannelMap
-        Direct and monopolar-pair (bipolar) mappings plus the unknown labels.
-
-    Raises
-    ------
-    InputError
-        Two labels resolve to the same site, a site has only one of its two monopolar
-        electrodes, or required sites are missing (listed by name).
-    """
-    where = f"{source}: " if source else ""
-    if montage == "auto":
-        montage = guess_montage(names) or "fridlund22"
-    montage = _check_montage(montage)
-    direct: dict[str, str] = {}
-    electrodes: dict[str, dict[int, str]] = {}
-    unknown: list[str] = []
-    for name in names:
-        site = canonical_name(name, montage)
-        if site is not None:
-            if site in direct:
-                raise InputError(f"{where}channels '{direct[site]}' and '{name}' are both {site}")
-            direct[site] = name
-            continue
-        parts = split_electrode(name)
-        site = canonical_name(parts[0], montage) if parts else None
-        if site is None:
-            unknown.append(name)
-            continue
-        slot = electrodes.setdefault(site, {})
-        if parts[1] in slot:
-            raise InputError(f"{where}channels '{slot[parts[1]]}' and '{name}' are both "
-                             f"electrode {parts[1]} of {site}")
-        slot[parts[1]] = name
-    bipolar: dict[str, tuple[str, str]] = {}
-    for site, slot in electrodes.items():
-        if site in direct:
-            raise InputError(f"{where}{site} is given both as channel '{direct[site]}' and as "
-                             f"monopolar electrode(s) {', '.join(slot.values())}")
-        if len(slot) != 2:
-            have = next(iter(slot.values()))
-            raise InputError(f"{where}{site}: found electrode '{have}' but not its partner; a "
-                             "bipolar site needs both electrodes (suffix 1 and 2)")
-        bipolar[site] = (slot[1], slot[2])
-    result = ChannelMap(montage, direct, bipolar, tuple(unknown))
-    if required is not None:
-        wanted = MONTAGES[montage] if isinstance(required, str) and required == "all" else required
-        lacking = [n for n in wanted if n not in result.direct and n not in result.bipolar]
-        if lacking:
-            raise InputError(f"{where}missing channels for the {montage} montage: "
-                             f"{', '.join(lacking)}")
-    return result
-
-
-def bipolar_matrix(names: Sequence[str], channel_map: ChannelMap) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Matrix (canonical channels, file channels) that turns file channels into canonical ones.
-
-    Rows hold +1 for the direct channel, or +1/-1 for electrode 1/electrode 2 of a bipolar site.
-    """
-    index = {n: i for i, n in enumerate(names)}
-    out = channel_map.canonical
-    matrix = np.zeros((len(out), len(names)))
-    for row, site in enumerate(out):
-        if site in channel_map.direct:
-            matrix[row, index[channel_map.direct[site]]] = 1.0
-        else:
-            a, b = channel_map.bipolar[site]
-            matrix[row, index[a]] = 1.0
-            matrix[row, index[b]] = -1.0
-    return matrix, out
-
-
-
-
 def mirror_channel(name: str, montage: str = "fridlund22") -> str:
     """The same site on the other side of the face (midline sites map onto themselves)."""
-    montage = _check_montage(montage)
+    montage = check_montage(montage)
     if montage == "fridlund22":
         return mirror_name(name)
     for left, right in KURAMOTO_PAIRS:

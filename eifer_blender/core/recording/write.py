@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_file, atomic_folder
 from ..errors import InputError
 from ._xdf import write_xdf
 from .container import Recording, check_finite
@@ -43,10 +44,8 @@ def write_recording(recording: Recording, path: str | Path, *, overwrite: bool =
     Returns
     -------
     Path
-        The written file (for BrainVision, the ``.vhdr`` header).
+        The written file (for BrainVision, the ``.vhdr`` header), written whole or not at all.
     """
-    import mne
-
     path = Path(path)
     fmt = file_format(path, for_writing=True)
     if path.exists() and not overwrite:
@@ -55,7 +54,18 @@ def write_recording(recording: Recording, path: str | Path, *, overwrite: bool =
         raise InputError(f"{path}: nothing to write, the recording has no channels")
     check_finite(recording.data_uv, recording.channel_names, recording.rate_hz,
                  recording.source or str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "BrainVision":  # three files (.vhdr, .vmrk, .eeg): written together or not at all
+        with atomic_folder(path.parent) as folder:
+            _write(recording, fmt, folder / path.name)
+    else:
+        with atomic_file(path) as temporary:
+            _write(recording, fmt, temporary)
+    return path
+
+
+def _write(recording: Recording, fmt: str, path: Path) -> None:
+    import mne
+
     if fmt == "EDF":
         # per-channel physical ranges: a quiet channel keeps its resolution beside a loud one
         mne.export.export_raw(path, _to_raw(recording), fmt="edf", add_ch_type=True,
@@ -84,11 +94,11 @@ def write_recording(recording: Recording, path: str | Path, *, overwrite: bool =
     else:
         write_csv(path, recording.data_uv, recording.channel_names, recording.rate_hz,
                    kind="raw", units="uV")
-    return path
 
 
 def _write_bdf(recording: Recording, path: Path) -> None:
-    # mne.export.export_raw writes EDF, BrainVision and EEGLAB, not BDF (MNE docs); edfio can. Labels carry the type like MNE's EDF export.
+    # mne.export.export_raw writes EDF, BrainVision and EEGLAB, not BDF (MNE docs); edfio can.
+    # Labels carry the type like MNE's EDF export.
     import edfio
 
     signals = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import atomic_file
 from ..errors import InputError
 from ..tracks import MuscleTrack, Track
 from .bids import BidsFiles, bids_basename, read_channels_tsv, write_bids_emg
@@ -31,7 +32,9 @@ def write_track(track: Track, path: str | Path) -> Path:
     """Write a track as CSV, EDF+ or BDF+, by the suffix of ``path``; returns the path."""
     path = Path(path)
     writer, _ = _format(path, "write")
-    return writer(track, path)
+    with atomic_file(path) as temporary:  # whole or not at all: a failure leaves ``path`` as it was
+        writer(track, temporary)
+    return path
 
 
 def read_track(path: str | Path, *, fps: float | None = None) -> MuscleTrack:

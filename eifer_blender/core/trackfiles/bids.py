@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_folder
 from ..errors import InputError
 from ..recording.montage import (
     FRIDLUND22,
@@ -166,10 +167,18 @@ def write_bids_emg(track: Track, root: str | Path, *, subject: str = "01", task:
         raise InputError("the muscle curves hold NaN or infinite values; they cannot be written as EDF/BDF")
     root = Path(root)
     base = bids_basename(subject, task, session=session, acquisition=acquisition, run=run)
-    folder = root / f"sub-{subject}"
-    if session:
-        folder = folder / f"ses-{session}"
-    folder = folder / "emg"
+    relative = Path(f"sub-{subject}") / (f"ses-{session}" if session else "") / "emg"
+    with atomic_folder(root) as staging:  # every file of the data set, or none
+        files = _write_files(track, staging, staging / relative, base, values, task, task_description, reference,
+                             ground, power_line_hz, hardware_filters, dataset_name, extra_sidecar,
+                             data_format, describe=not (root / "dataset_description.json").exists())
+    moved = {k: (root / Path(v).relative_to(staging) if v is not None else None) for k, v in vars(files).items()}
+    moved["dataset_description"] = root / "dataset_description.json"
+    return BidsFiles(**{**moved, "root": root})
+
+
+def _write_files(track, root, folder, base, values, task, task_description, reference, ground, power_line_hz,
+                 hardware_filters, dataset_name, extra_sidecar, data_format, describe) -> BidsFiles:
     folder.mkdir(parents=True, exist_ok=True)
 
     units_cell = "uV" if track.units == "uV" else "n/a"  # normalised envelopes are dimensionless
@@ -227,7 +236,7 @@ def write_bids_emg(track: Track, root: str | Path, *, subject: str = "01", task:
             "EMGCoordinateSystemDescription": _COORDINATE_DESCRIPTION}}, indent=2) + "\n", encoding="utf-8")
 
     description_path = root / "dataset_description.json"
-    if not description_path.exists():
+    if describe:
         description_path.write_text(json.dumps({
             "Name": dataset_name, "BIDSVersion": BIDS_VERSION, "DatasetType": "derivative",
             "GeneratedBy": [{"Name": "EIFER for Blender",

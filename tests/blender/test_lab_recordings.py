@@ -1,0 +1,78 @@
+"""A lab's 2-channel recording in Blender: channels guessed and shown, corrected in the table, units asked for."""
+import importlib
+
+import bpy
+import numpy as np
+import pytest
+
+from tests.conftest import EXTENSION_MODULE
+
+RATE_HZ = 2000.0
+
+
+def _ext(name):
+    return importlib.import_module(f"{EXTENSION_MODULE}.{name}")
+
+
+@pytest.fixture
+def lab_csv(tmp_path):
+    """``Time,EMG_zyg,EMG_cor`` at 2000 Hz in mV with a byte-order mark, as a lab exports it."""
+    rng = np.random.default_rng(3)
+    n = int(12 * RATE_HZ)
+    t = np.arange(n) / RATE_HZ
+    zyg = (3.0 + 40.0 * ((t > 4) & (t < 6))) * rng.standard_normal(n) * 1e-3
+    cor = (3.0 + 30.0 * ((t > 8) & (t < 10))) * rng.standard_normal(n) * 1e-3
+    rows = "\n".join(f"{a:.6f},{b:.9g},{c:.9g}" for a, b, c in zip(t, zyg, cor))
+    path = tmp_path / "lab.csv"
+    path.write_text("\ufeffTime,EMG_zyg,EMG_cor\n" + rows + "\n", encoding="utf-8")
+    return path
+
+
+def _state():
+    return (sorted(o.name for o in bpy.data.objects), sorted(a.name for a in bpy.data.actions),
+            bpy.context.scene.eifer.recording)
+
+
+def test_import_guesses_the_channels_shows_them_and_reads_the_table_back(blender, lab_csv):
+    settings = bpy.context.scene.eifer
+    settings.units, settings.side = "mV", "LEFT"
+    assert bpy.ops.eifer.import_emg(filepath=str(lab_csv)) == {"FINISHED"}
+    track = _ext("blender.anim.emg_object").read_emg_object(settings.recording)
+    assert track.names == ("Corr_L", "Zyg_L") and track.units == "uV"
+    assert 1.0 < np.percentile(track.column("Zyg_L"), 10) < 10.0  # µV at rest: mV were converted
+    rows = {row.channel: row.site for row in settings.channel_sites}
+    assert rows == {"EMG_zyg": "Zyg_L", "EMG_cor": "Corr_L"}
+    # the user corrects the table (the electrodes were swapped) and imports again
+    settings.channel_sites[0].site, settings.channel_sites[1].site = "Corr_L", "Zyg_L"
+    settings.mirror = True
+    assert bpy.ops.eifer.import_emg(filepath=str(lab_csv)) == {"FINISHED"}
+    swapped = _ext("blender.anim.emg_object").read_emg_object(settings.recording)
+    assert swapped.names == ("Corr_R", "Corr_L", "Zyg_R", "Zyg_L")
+    np.testing.assert_allclose(swapped.column("Corr_L"), track.column("Zyg_L"), rtol=1e-5)
+
+
+def test_units_must_be_given_and_a_bad_table_changes_nothing(blender, lab_csv):
+    settings = bpy.context.scene.eifer
+    settings.side = "LEFT"
+    before = _state()
+    with pytest.raises(RuntimeError, match="units"):
+        bpy.ops.eifer.import_emg(filepath=str(lab_csv))
+    assert _state() == before
+    settings.units = "mV"
+    assert bpy.ops.eifer.import_emg(filepath=str(lab_csv)) == {"FINISHED"}
+    before = _state()
+    settings.channel_sites[0].site = "Zyg_X"
+    with pytest.raises(RuntimeError, match="unknown site 'Zyg_X'"):
+        bpy.ops.eifer.import_emg(filepath=str(lab_csv))
+    assert _state() == before
+
+
+def test_driving_with_two_channels_names_the_covered_and_the_missing_sites(blender, lab_csv):
+    settings = bpy.context.scene.eifer
+    settings.units, settings.side = "mV", "LEFT"
+    assert bpy.ops.eifer.add_open_head() == {"FINISHED"}
+    assert bpy.ops.eifer.import_emg(filepath=str(lab_csv)) == {"FINISHED"}
+    before = _state()
+    with pytest.raises(RuntimeError, match=r"covers 2 site\(s\) \(Corr_L, Zyg_L\).*needs all 22.*missing"):
+        bpy.ops.eifer.drive_face()
+    assert _state() == before
