@@ -3,9 +3,14 @@ import importlib
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from scipy.spatial.distance import cdist
 
-from tests.conftest import EXTENSION_MODULE
+from tests.conftest import EXTENSION_MODULE, REPO_ROOT
+
+#: real third-party facial EMG files (shared/ lies beside the checkout, in CI too)
+REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
+needs_real_data = pytest.mark.skipif(not REAL_DATA.is_dir(), reason="shared/data/real is not beside this checkout")
 
 
 def extension_module(name: str):

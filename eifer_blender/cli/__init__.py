@@ -11,7 +11,7 @@ import sys
 
 from ..core.errors import EiferError
 
-EXIT_OK, EXIT_USAGE, EXIT_INPUT = 0, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_INTERRUPTED = 0, 2, 3, 130  # 130: 128 + SIGINT, as shells report
 
 # command name -> module in this package; modules load lazily so `--help` stays fast
 COMMANDS: dict[str, str] = {
@@ -51,3 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except EiferError as exc:
         print(f"eifer {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except OSError as exc:  # a full disk, a folder without write permission: the user's to fix
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"eifer {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:  # outputs are written whole or not at all: nothing partial is left
+        print(f"eifer {args.command}: interrupted; no output was left half-written", file=sys.stderr)
+        return EXIT_INTERRUPTED

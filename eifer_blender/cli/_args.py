@@ -77,3 +77,35 @@ def print_track_report(track) -> None:
         print(f"mains: {mains}")
     for warning in meta.get("warnings", ()):
         print(f"warning: {warning}")
+
+
+VIDEO_SUFFIXES = (".mp4",)
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def require_suffix(option: str, path, suffixes, what: str) -> None:
+    """Refuse an output whose extension is not what the command writes there (before any work)."""
+    from pathlib import Path
+
+    if path is not None and Path(path).suffix.lower() not in suffixes:
+        raise InputError(f"{option} {path}: {what} is written as {' or '.join(suffixes)}")
+
+
+def require_number(option: str, value, *, minimum: float | None = None, above: float | None = None) -> None:
+    """Refuse a non-finite option value, or one below ``minimum`` / not above ``above``."""
+    import math
+
+    if value is None:
+        return
+    if not math.isfinite(value):
+        raise InputError(f"{option} must be a finite number, got {value}")
+    if minimum is not None and value < minimum:
+        raise InputError(f"{option} must be at least {minimum:g}, got {value:g}")
+    if above is not None and not value > above:
+        raise InputError(f"{option} must be more than {above:g}, got {value:g}")
+
+
+def check_render_arguments(args) -> None:
+    """The render options of :func:`add_render_arguments`, checked before anything runs."""
+    require_suffix("--render", args.render, VIDEO_SUFFIXES, "a video")
+    require_number("--resolution", args.resolution, above=0)

@@ -34,11 +34,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..blender.jobs.drive import drive
     from ..blender.jobs.scene import find_face, open_scene, render, save_blend
-    from ._args import parse_frames, print_track_report, recording_options
+    from ._args import (PLOT_SUFFIXES, check_render_arguments, parse_frames, print_track_report,
+                        recording_options, require_number, require_suffix)
 
+    # every check before any work, and every file written after every check: a late failure must
+    # not leave a saved .blend behind
+    require_suffix("--out", args.out, (".blend",), "the animated scene")
+    require_suffix("--plot", args.plot, PLOT_SUFFIXES, "the plot")
+    check_render_arguments(args)
+    require_number("--fps", args.fps, above=0)
+    require_number("--smoothing", args.smoothing, minimum=0)
+    require_number("--tolerance", args.tolerance, minimum=0)
+    require_number("--rest-floor", args.rest_floor, minimum=0)
     frames = parse_frames(args.frames)
+    render_frames = parse_frames(args.render_frames)
     options = recording_options(args)
-    scene = open_scene(args.blend, args.fps if args.fps or args.blend else 30.0)
+    truth = None
+    if args.truth:
+        from ..core.simulator.session import read_truth
+
+        truth = read_truth(args.truth).arkit
+    scene = open_scene(args.blend, args.fps if args.fps is not None or args.blend else 30.0)
     face = find_face(args.rig, args.object, scene)
     report = drive(face, args.emg, scene=scene, model=args.model, start_frame=args.start_frame,
                    frame_range=frames, smoothing_s=args.smoothing, rest_floor=args.rest_floor, key_tolerance=args.tolerance,
@@ -57,14 +73,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from ..core.analysis.plots import plot_drive
 
-        truth = None
-        if args.truth:
-            from ..core.simulator.session import read_truth
-
-            truth = read_truth(args.truth).arkit
         print(f"plot {plot_drive(report.result.envelopes, report.result.expression, args.plot, truth=truth)}")
     if args.render:
-        video = render(scene, face, args.render, parse_frames(args.render_frames) or frames,
+        video = render(scene, face, args.render, render_frames or frames,
                        resolution=args.resolution, engine=args.engine)
         print(f"rendered {video}")
     return 0

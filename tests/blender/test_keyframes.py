@@ -92,6 +92,22 @@ def test_stash_and_restore_keeps_hand_keyed_animation(keyframes):
     assert not keyframes.restore_previous_action(obj)
 
 
+def test_any_number_of_drives_then_restore_brings_back_the_users_own_action(keyframes):
+    obj = _object_with_custom_props(["a"])
+    obj.keyframe_insert('["a"]', frame=1)
+    hand_action = obj.animation_data.action
+    for drive in range(3):
+        keyframes.stash_assigned_action(obj)
+        keyframes.new_action(obj, f"driven {drive}")
+    assert obj.animation_data.action.name == "driven 2"
+    assert "driven 0" not in bpy.data.actions and "driven 1" not in bpy.data.actions  # superseded drives go
+    assert len(obj.animation_data.nla_tracks) == 1  # one stash, the user's
+    assert keyframes.restore_previous_action(obj)
+    assert obj.animation_data.action == hand_action
+    assert all(a.users > 0 or a.use_fake_user for a in bpy.data.actions)  # nothing vanishes on save
+    assert bpy.data.actions["driven 2"].use_fake_user
+
+
 def test_reduced_keys_reproduce_the_curve_within_tolerance(keyframes, blender):
     from importlib import import_module
 

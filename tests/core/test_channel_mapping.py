@@ -24,8 +24,9 @@ from eifer_blender.core.recording.channel_map import (
 )
 from eifer_blender.core.recording.montage import FRIDLUND22
 from eifer_blender.core.trackfiles import read_track
+from tests.helpers import REAL_DATA, needs_real_data
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
+REAL = REAL_DATA
 RATE_HZ = 2000.0
 
 
@@ -74,6 +75,7 @@ def test_labels_without_a_muscle_map_to_nothing(label):
     assert guess_site(label, "L") == (None, None)
 
 
+@needs_real_data
 def test_the_jena_named_table_maps_all_22_sites_automatically(tmp_path):
     table = shutil.copy(REAL / "cvjena_electromyogram_fridlund.csv", tmp_path / "fridlund.csv")
     names = read_recording(table, csv_kind="envelope", rate_hz=1.0).channel_names
@@ -185,6 +187,7 @@ def test_a_two_channel_lab_csv_in_mv_gives_the_envelopes_of_the_same_signal_in_u
     assert "no side" in capsys.readouterr().err and not (tmp_path / "sideless.csv").exists()
 
 
+@needs_real_data
 def test_the_real_headerless_100_hz_export_loads_as_envelopes_with_a_map(tmp_path, capsys):
     export = shutil.copy(REAL / "nilsonne_FMOV_09_preprocessed.txt", tmp_path / "FMOV_09.txt")
     out = tmp_path / "env.csv"

@@ -405,3 +405,17 @@ def test_shipped_arkit2emg_infers_muscle_activity_from_the_face(fresh_session):
         k = FRIDLUND22.index(channel)
         r = np.corrcoef(muscles.values[:n, k], target[:n, k])[0, 1]
         assert r > 0.7, (channel, r)
+
+
+@pytest.mark.parametrize("poison, message", [(float("nan"), "NaN or infinite"), (1e30, "far outside 0–1")])
+def test_a_model_whose_outputs_no_working_model_gives_is_refused_by_name(tmp_path, poison, message):
+    """A damaged export (its output bias poisoned, a linear head) keys nothing and is named."""
+    net = _net(22, len(ARKIT_OBSERVABLE), 5, "linear", ((8, 3, 1),))
+    with torch.no_grad():
+        net.out.bias.fill_(poison)
+    _, good = _emg2arkit(tmp_path)
+    fields = {**load_model(good, "cpu").metadata.__dict__, "head": "linear"}
+    path = export_onnx(net, ModelMetadata(**fields), tmp_path / "bad.onnx")
+    with pytest.raises(ModelMismatchError, match=message) as err:
+        load_model(path, "cpu").run(_envelopes())
+    assert "bad.onnx" in str(err.value)

@@ -17,9 +17,10 @@ import pytest
 
 from eifer_blender.core.errors import InputError
 from eifer_blender.core.recording import csvparse, open_recording, read_recording
+from tests.helpers import REAL_DATA, needs_real_data
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="shared/data/real is not in this checkout")
+REAL = REAL_DATA
+needs_real = needs_real_data
 RATE_HZ = 2000.0
 NULL_ROWS = slice(16300, 16600)  # data rows 16300..16599 = file lines 16302..16601 (header is line 1)
 

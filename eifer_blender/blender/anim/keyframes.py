@@ -14,6 +14,7 @@ _INTERPOLATION = {"CONSTANT": 0, "LINEAR": 1, "BEZIER": 2}
 _AUTO_CLAMPED = 4
 PREVIOUS_ACTION_KEY = "eifer_previous_action"
 STASH_TRACK_NAME = "[EIFER previous]"
+MADE_BY_EIFER_KEY = "eifer_made"  # on actions this add-on wrote (drives, imports)
 
 
 def scene_fps(scene) -> float:
@@ -27,6 +28,7 @@ def new_action(id_data: bpy.types.ID, name: str):
     Returns ``(action, channelbag)``; the channelbag's ``fcurves`` receive the curves.
     """
     action = bpy.data.actions.new(name)
+    action[MADE_BY_EIFER_KEY] = True
     slot = action.slots.new(id_type=id_data.id_type, name=id_data.name)
     layer = action.layers.new("EIFER")
     strip = layer.strips.new(type="KEYFRAME")
@@ -111,6 +113,13 @@ def stash_assigned_action(id_data: bpy.types.ID) -> str | None:
     if anim is None or anim.action is None:
         return None
     action, slot = anim.action, anim.action_slot
+    if action.get(MADE_BY_EIFER_KEY):
+        # a drive replaces an earlier drive: the user's own action stays the one to restore, and the
+        # superseded drive (the add-on's output, made again on any drive) goes unless used elsewhere
+        anim.action = None
+        if action.users == 0:
+            bpy.data.actions.remove(action)
+        return id_data.get(PREVIOUS_ACTION_KEY)
     action.use_fake_user = True
     track = anim.nla_tracks.new()
     track.name = STASH_TRACK_NAME
@@ -131,7 +140,10 @@ def restore_previous_action(id_data: bpy.types.ID) -> bool:
     if action is None:
         return False
     anim = id_data.animation_data or id_data.animation_data_create()
+    replaced = anim.action
     anim.action = action
+    if replaced is not None and replaced != action and replaced.users == 0:
+        replaced.use_fake_user = True  # the drive being undone stays in the file, never lost on save
     slot_id = id_data.get(PREVIOUS_ACTION_KEY + "_slot")
     slot = action.slots.get(slot_id) if slot_id else None
     if slot is not None:

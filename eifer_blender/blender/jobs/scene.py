@@ -17,7 +17,14 @@ def open_scene(blend: str | None, fps: float | None):
         path = Path(blend)
         if not path.is_file():
             raise InputError(f"{path}: .blend file not found")
-        bpy.ops.wm.open_mainfile(filepath=str(path))
+        with open(path, "rb") as handle:
+            head = handle.read(7)
+        if head != b"BLENDER" and not head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")):  # plain, gzip, zstd
+            raise InputError(f"{path}: not a .blend file")
+        try:
+            bpy.ops.wm.open_mainfile(filepath=str(path))
+        except RuntimeError as exc:
+            raise InputError(f"{path}: Blender cannot open it ({str(exc).strip().splitlines()[-1]})") from None
     else:
         bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
@@ -56,5 +63,6 @@ def save_blend(path: str) -> Path:
     if path.suffix.lower() != ".blend":
         raise InputError(f"{path}: a scene is saved as a .blend file")
     with atomic_file(path) as temporary:
+        temporary.unlink()  # Blender backs up a file it saves over (.blend1): let it write a new one
         bpy.ops.wm.save_as_mainfile(filepath=str(temporary), check_existing=False, copy=True)
     return path

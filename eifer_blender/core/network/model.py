@@ -210,6 +210,22 @@ class Model:
                                         source=track.meta.get("source") or "the track")
         return np.asarray(normalise_envelopes(values, refs), dtype=np.float64)
 
+    def _check_outputs(self, predicted: np.ndarray) -> None:
+        """Refuse outputs no working model gives (NaN/Inf; ARKit weights far outside 0–1)."""
+        bad = ~np.isfinite(predicted)
+        if bad.any():
+            raise ModelMismatchError(
+                f"{self.path}: the model's outputs hold {int(bad.sum())} NaN or infinite values "
+                f"(in {', '.join(np.asarray(self.output_names)[bad.any(axis=0)][:5])}); the model file is "
+                f"damaged or was exported wrongly; nothing was keyed")
+        low, high = ARKIT_PLAUSIBLE
+        if self.metadata.output_space == "arkit52" and predicted.size and not (
+                low <= predicted.min() and predicted.max() <= high):
+            raise ModelMismatchError(
+                f"{self.path}: the model outputs ARKit weights from {predicted.min():.3g} to "
+                f"{predicted.max():.3g}, far outside 0–1; it is not a working EMG→ARKit model (or it reads "
+                f"its inputs differently); nothing was keyed")
+
     def infer(self, windows: np.ndarray) -> np.ndarray:
         """Run the network on prepared windows (n, window, channels) in batches; (n, outputs) float32."""
         windows = np.asarray(windows)
@@ -233,6 +249,7 @@ class Model:
         values = self.prepare_input(track)
         at_model_fps, start_s = resample_to_fps(values, track.fps, m.fps, track.start_s)
         predicted = self.infer(make_windows(at_model_fps, m.window, m.alignment))
+        self._check_outputs(predicted)
         if float(track.fps) != float(m.fps):
             predicted = resample_frames(predicted, m.fps, frame_times_s(track.n_frames, track.fps,
                                                                         track.start_s), start_s)
@@ -242,6 +259,9 @@ class Model:
             meta["normalisation"] = dict(m.output_normalisation)
         return output_type(np.asarray(predicted, dtype=np.float32), m.output_names, track.fps,
                            m.output_space, m.output_units, track.start_s, meta)
+
+
+ARKIT_PLAUSIBLE = (-0.5, 1.5)  # ARKit weights before clipping: a working model stays near 0–1
 
 
 def _session_options():
