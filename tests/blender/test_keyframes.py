@@ -48,10 +48,29 @@ def test_fast_path_equals_keyframe_insert(keyframes, interpolation):
         for f, v in zip(frames, values[:, column]):
             fc.keyframe_points.insert(float(f), float(v)).interpolation = interpolation
         fc.update()
+    between = np.linspace(0.0, 42.0, 337)  # between, on and beyond the keys
     for column, path in enumerate(['["a"]', '["b"]']):
-        got, want = _keys(fast[column]), _keys(ref_bag.fcurves.find(path))
-        for prop in want:
+        reference = ref_bag.fcurves.find(path)
+        got, want = _keys(fast[column]), _keys(reference)
+        # LINEAR keys in order are written without handles (they never shape a LINEAR segment)
+        props = ("co", "interpolation") if interpolation == "LINEAR" else want
+        for prop in props:
             np.testing.assert_allclose(got[prop], want[prop], rtol=0, atol=1e-6, err_msg=prop)
+        np.testing.assert_allclose([fast[column].evaluate(f) for f in between],
+                                   [reference.evaluate(f) for f in between], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("interpolation", ["LINEAR", "BEZIER"])
+def test_reading_curves_back_equals_blenders_evaluation(keyframes, interpolation):
+    rng = np.random.default_rng(2)
+    frames = np.sort(rng.choice(np.arange(1, 400), 120, replace=False)).astype(np.float32)  # reduced keys
+    obj = _object_with_custom_props(["a"])
+    _, bag = keyframes.new_action(obj, "read")
+    fcurve, = keyframes.write_curves(bag, ['["a"]'], frames, rng.random((frames.size, 1)), interpolation=interpolation)
+    at = np.linspace(-5.0, 410.0, 2000)  # between keys and beyond both ends
+    np.testing.assert_allclose(keyframes.sample_curve(fcurve, at), [fcurve.evaluate(f) for f in at], atol=1e-6)
+    fcurve.modifiers.new("NOISE")  # a modifier: Blender evaluates it
+    np.testing.assert_allclose(keyframes.sample_curve(fcurve, at), [fcurve.evaluate(f) for f in at], atol=1e-6)
 
 
 def test_write_replaces_existing_curve_and_reads_back(keyframes):

@@ -92,7 +92,7 @@ def read_emg_object(obj, frames=None) -> MuscleTrack:
         if np.array_equal(keyed_frames, frames):
             values[:, column] = keyed_values
         else:  # reduced or edited keys: let Blender evaluate the curve
-            values[:, column] = [fcurve.evaluate(float(f)) for f in frames]
+            values[:, column] = keyframes.sample_curve(fcurve, frames)
     fps = float(obj["eifer_fps"])
     return MuscleTrack(values, names, fps, space=str(obj["eifer_space"]), units=str(obj["eifer_units"]),
                        start_s=(float(frames[0]) - start) / fps if frames.size else 0.0,

@@ -67,6 +67,11 @@ def write_curves(channelbag, data_paths, frames, values, *, keep=None, interpola
     if keep is not None and np.shape(keep) != values.shape:
         raise ValueError(f"keep must have the shape of values {values.shape}, got {np.shape(keep)}")
     interp_code = _INTERPOLATION[interpolation]
+    # LINEAR keys in frame order evaluate from their co alone: no sort, no handles to compute, so
+    # ``fcurve.update()`` (a sort and a handle pass, most of the cost) is skipped for them
+    in_order = frames.size < 2 or bool(np.all(np.diff(frames) > 0))
+    settle = interpolation != "LINEAR" or not in_order
+    interp = np.full(frames.size, interp_code, dtype=np.int32)
     action_group = None
     if group:
         action_group = channelbag.groups.get(group) or channelbag.groups.new(group)
@@ -87,10 +92,11 @@ def write_curves(channelbag, data_paths, frames, values, *, keep=None, interpola
         points = fcurve.keyframe_points
         points.add(n)
         points.foreach_set("co", co)
-        points.foreach_set("interpolation", np.full(n, interp_code, dtype=np.int32))
-        points.foreach_set("handle_left_type", np.full(n, _AUTO_CLAMPED, dtype=np.int32))
-        points.foreach_set("handle_right_type", np.full(n, _AUTO_CLAMPED, dtype=np.int32))
-        fcurve.update()
+        points.foreach_set("interpolation", interp[:n])
+        if settle:
+            points.foreach_set("handle_left_type", np.full(n, _AUTO_CLAMPED, dtype=np.int32))
+            points.foreach_set("handle_right_type", np.full(n, _AUTO_CLAMPED, dtype=np.int32))
+            fcurve.update()
         curves.append(fcurve)
     return curves
 
@@ -101,6 +107,39 @@ def read_keys(fcurve) -> tuple[np.ndarray, np.ndarray]:
     co = np.empty(2 * n, dtype=np.float32)
     fcurve.keyframe_points.foreach_get("co", co)
     return co[0::2].copy(), co[1::2].copy()
+
+
+def _linear_float32(keyed_frames: np.ndarray, keyed_values: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Blender's LINEAR segment in its own float32 arithmetic (``fcurve_eval_keyframes_interpolate``:
+    ``y0 + (t - x0) / (x1 - x0) * (y1 - y0)``), held at the first and last key."""
+    t = frames.astype(np.float32)
+    if keyed_frames.size == 1:
+        return np.full(frames.shape, float(keyed_values[0]))
+    right = np.clip(np.searchsorted(keyed_frames, t, side="right"), 1, keyed_frames.size - 1)
+    x0, x1 = keyed_frames[right - 1], keyed_frames[right]
+    y0, y1 = keyed_values[right - 1], keyed_values[right]
+    y = y0 + (t - x0) / (x1 - x0) * (y1 - y0)
+    y = np.where(t <= keyed_frames[0], keyed_values[0], np.where(t >= keyed_frames[-1], keyed_values[-1], y))
+    return y.astype(np.float64)
+
+
+def sample_curve(fcurve, frames) -> np.ndarray:
+    """The F-curve's values at ``frames``, as ``fcurve.evaluate`` gives them, float64.
+
+    A curve of LINEAR keys in frame order, without modifiers and with constant extrapolation, is
+    read once with ``foreach_get`` and interpolated by numpy in Blender's float32 arithmetic (the
+    same straight lines, held at the ends); any other curve is evaluated by Blender frame by frame.
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    n = len(fcurve.keyframe_points)
+    if n and not len(fcurve.modifiers) and fcurve.extrapolation == "CONSTANT":
+        interpolation = np.empty(n, dtype=np.int32)
+        fcurve.keyframe_points.foreach_get("interpolation", interpolation)
+        keyed_frames, keyed_values = read_keys(fcurve)
+        if (n == 1 or (interpolation[:-1] == _INTERPOLATION["LINEAR"]).all()) and (
+                np.diff(keyed_frames) > 0).all():
+            return _linear_float32(keyed_frames, keyed_values, frames)
+    return np.array([fcurve.evaluate(float(f)) for f in frames], dtype=np.float64)
 
 
 def stash_assigned_action(id_data: bpy.types.ID) -> str | None:

@@ -100,7 +100,7 @@ def sample_from_curves(obj, binding: dict[str, str], frames, scene=None) -> Expr
         if fcurve is None or fcurve.mute:
             values[:, column] = block.value
         else:
-            values[:, column] = [fcurve.evaluate(float(f)) for f in frames]
+            values[:, column] = keyframes.sample_curve(fcurve, frames)
             # the animation system writes through RNA, which clamps to the slider range
             np.clip(values[:, column], block.slider_min, block.slider_max, out=values[:, column])
     return ExpressionTrack(values, names, fps=keyframes.scene_fps(scene), space="arkit52", units="1")

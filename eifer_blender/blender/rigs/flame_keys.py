@@ -161,7 +161,7 @@ def _curve_values(id_data, data_path: str, index: int, frames: np.ndarray, stati
     curve = channelbag.fcurves.find(data_path, index=index) if channelbag is not None else None
     if curve is None:
         return np.full(frames.size, float(static))
-    return np.array([curve.evaluate(float(f)) for f in frames], dtype=np.float64)
+    return keyframes.sample_curve(curve, frames)
 
 
 def _bone_axis_angles(rig: FlameRig, bone_name: str, frames: np.ndarray, channelbag) -> np.ndarray:

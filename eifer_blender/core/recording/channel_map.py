@@ -129,9 +129,10 @@ class ChannelMap:
     def describe(self) -> str:
         """One line for reports: which label feeds which site and how, what was left out."""
         sources = self.sources()
-        parts = [f"{sources[s]} → {s}" + ("" if self.how.get(s, "name") == "name" else f" ({self.how[s]})")
-                 for s in self.canonical]
-        text = f"{len(parts)} of {len(MONTAGES[self.montage])} {self.montage} sites: " + ", ".join(parts)
+        parts = [s if sources[s] == s else f"{sources[s]} → {s}" + (
+            "" if self.how.get(s, "name") == "name" else f" ({self.how[s]})") for s in self.canonical]
+        text = f"{len(parts)} of {len(MONTAGES[self.montage])} {self.montage} sites"
+        text += ", named as such" if parts == list(self.canonical) else ": " + ", ".join(parts)
         skipped = list(self.unknown) + list(self.left_out)
         return text + (f"; left out (no site): {', '.join(skipped)}" if skipped else "")
 
