@@ -43,3 +43,34 @@ def bone_joints(rig) -> np.ndarray:
     bones = rig.armature_obj.data.bones
     return flame_model.blender_to_flame(np.array([bones[n].head_local for n in flame_rig.BONE_NAMES],
                                                  dtype=np.float64))
+
+
+LAB_RATE_HZ = 2000.0
+LAB_NULL_ROWS = slice(16300, 16600)  # data rows 16300..16599 = file lines 16302..16601 (header is line 1)
+
+
+def lab_signal(seconds: float = 10.0, seed: int = 0) -> np.ndarray:
+    """(2, n) zygomaticus and corrugator in µV at 2000 Hz, as a lab records them: a few µV of rest,
+    a burst on each (40 and 30 µV), 20 µV of 50 Hz hum."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * LAB_RATE_HZ)
+    t = np.arange(n) / LAB_RATE_HZ
+    level = np.full((2, n), 3.0)
+    level[0] += 40.0 * ((t > 0.2 * seconds) & (t < 0.3 * seconds))
+    level[1] += 30.0 * ((t > 0.55 * seconds) & (t < 0.65 * seconds))
+    return level * rng.standard_normal((2, n)) + 20.0 * np.sin(2 * np.pi * 50.0 * t)
+
+
+def write_lab_csv(path, signal_uv: np.ndarray, *, names=("EMG_zyg", "EMG_cor"), scale: float = 1e-3,
+                  null_rows: slice = LAB_NULL_ROWS, prefix: str = "") -> np.ndarray:
+    """``Time,EMG_zyg,EMG_cor`` in mV (``scale`` 1e-3; 1.0 writes µV) with a UTF-8 byte-order mark and a
+    run of NULL cells in column 2, as labs export it; returns the µV values as written (NaN at NULL)."""
+    cells = np.char.mod("%.9g", signal_uv * scale)
+    written = cells.astype(np.float64) / scale
+    cells[0, null_rows] = "NULL"
+    written[0, null_rows] = np.nan
+    times = np.char.mod("%.6f", np.arange(signal_uv.shape[1]) / LAB_RATE_HZ)
+    rows = [",".join(row) for row in zip(times, cells[0], cells[1])]
+    header = ",".join(("Time",) + tuple(names))
+    path.write_text("\ufeff" + prefix + header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return written

@@ -4,7 +4,6 @@ Test files are written the way labs write them (FACTS: 2 channels, mV, a byte-or
 NULL cells, headerless tab exports with a trailing tab, 100 Hz exports of processed signals).
 """
 import shutil
-from pathlib import Path
 
 import edfio
 import numpy as np
@@ -24,35 +23,9 @@ from eifer_blender.core.recording.channel_map import (
 )
 from eifer_blender.core.recording.montage import FRIDLUND22
 from eifer_blender.core.trackfiles import read_track
-from tests.helpers import REAL_DATA, needs_real_data
+from tests.helpers import LAB_RATE_HZ as RATE_HZ, REAL_DATA, lab_signal, needs_real_data, write_lab_csv
 
 REAL = REAL_DATA
-RATE_HZ = 2000.0
-
-
-def _lab_signal(seconds: float = 20.0, seed: int = 0) -> np.ndarray:
-    """(2, n) zygomaticus and corrugator in µV: a few µV of rest, bursts of ~40 µV, 50 Hz hum."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * RATE_HZ)
-    t = np.arange(n) / RATE_HZ
-    level = np.full((2, n), 3.0)
-    level[0] += 40.0 * ((t > 5) & (t < 7))
-    level[1] += 30.0 * ((t > 11) & (t < 13))
-    return level * rng.standard_normal((2, n)) + 20.0 * np.sin(2 * np.pi * 50.0 * t)
-
-
-def _write_lab_csv(path: Path, signal_uv: np.ndarray, *, names=("EMG_zyg", "EMG_cor"), scale=1e-3,
-                   null_rows=slice(16598, 16898)) -> Path:
-    """``Time,EMG_zyg,EMG_cor`` in mV with a UTF-8 byte-order mark and a run of NULL cells (column 2)."""
-    n = signal_uv.shape[1]
-    lines = [",".join(("Time",) + tuple(names))]
-    values = signal_uv * scale
-    cells = np.char.mod("%.9g", values)
-    cells[0, null_rows] = "NULL"
-    times = np.char.mod("%.6f", np.arange(n) / RATE_HZ)
-    lines += [",".join(row) for row in zip(times, cells[0], cells[1])]
-    path.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 # ---- guessing and mapping ----------------------------------------------------------------------
@@ -125,7 +98,7 @@ def test_map_items_and_map_files(tmp_path):
 
 
 def test_a_partial_montage_is_processed_and_can_be_mirrored():
-    data = _lab_signal(12.0)
+    data = lab_signal(12.0)
     rec = RecordingSource.from_array(data, RATE_HZ, ["EMG_zyg", "EMG_cor"])
     track = process_recording(rec, 30.0, ProcessingSettings(side="left"))
     assert track.names == ("Corr_L", "Zyg_L") and track.space == "fridlund22"
@@ -137,7 +110,7 @@ def test_a_partial_montage_is_processed_and_can_be_mirrored():
 
 
 def test_missing_samples_are_interpolated_or_refused_with_their_times():
-    data = _lab_signal(10.0)
+    data = lab_signal(10.0)
     holed = data.copy()
     holed[0, 4000:4300] = np.nan  # 0.15 s
     filled = process_recording(RecordingSource.from_array(holed, RATE_HZ, ["Zyg_L", "Corr_L"]), 30.0,
@@ -168,9 +141,11 @@ def _process(*argv) -> int:
 
 
 def test_a_two_channel_lab_csv_in_mv_gives_the_envelopes_of_the_same_signal_in_uv(tmp_path, capsys):
-    signal_uv = _lab_signal(20.0)
-    lab = _write_lab_csv(tmp_path / "lab.csv", signal_uv)
-    same = _write_lab_csv(tmp_path / "canonical.csv", signal_uv, names=("Zyg_L", "Corr_L"), scale=1.0)
+    signal_uv = lab_signal(20.0)
+    lab = tmp_path / "lab.csv"
+    write_lab_csv(lab, signal_uv)
+    same = tmp_path / "canonical.csv"
+    write_lab_csv(same, signal_uv, names=("Zyg_L", "Corr_L"), scale=1.0)
     assert _process("--emg", lab, "--out", tmp_path / "lab_env.csv", "--map", "EMG_zyg=Zyg_L",
                     "--map", "EMG_cor=Corr_L", "--units", "mV", "--nan", "interpolate") == 0
     assert _process("--emg", same, "--out", tmp_path / "ref_env.csv", "--units", "uV", "--nan", "interpolate") == 0
@@ -213,7 +188,8 @@ def test_the_real_headerless_100_hz_export_loads_as_envelopes_with_a_map(tmp_pat
     (["--map", "EMG_zyg"], "CHANNEL=SITE"),
 ])
 def test_bad_maps_exit_3_and_write_nothing(tmp_path, capsys, extra, message):
-    lab = _write_lab_csv(tmp_path / "lab.csv", _lab_signal(8.0), null_rows=slice(0, 0))
+    lab = tmp_path / "lab.csv"
+    write_lab_csv(lab, lab_signal(8.0), null_rows=slice(0, 0))
     out = tmp_path / "env.csv"
     assert _process("--emg", lab, "--out", out, "--units", "mV", *extra) == 3
     assert message in capsys.readouterr().err and not out.exists()
@@ -228,7 +204,7 @@ def test_an_unknown_unit_in_the_file_exits_3(tmp_path, capsys):
 
 @pytest.mark.filterwarnings("ignore:Encountered unsupported voltage units")
 def test_one_signal_in_four_unit_conventions_gives_the_same_envelopes(tmp_path):
-    signal_uv = _lab_signal(10.0)[:, :20000]
+    signal_uv = lab_signal(10.0)[:, :20000]
     names = ["Zyg_L", "Corr_L"]
 
     def edf(path, scale, dimension):

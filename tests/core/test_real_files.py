@@ -17,44 +17,21 @@ import pytest
 
 from eifer_blender.core.errors import InputError
 from eifer_blender.core.recording import csvparse, open_recording, read_recording
-from tests.helpers import REAL_DATA, needs_real_data
+from tests.helpers import LAB_NULL_ROWS, LAB_RATE_HZ, REAL_DATA, lab_signal, needs_real_data, write_lab_csv
 
 REAL = REAL_DATA
 needs_real = needs_real_data
-RATE_HZ = 2000.0
-NULL_ROWS = slice(16300, 16600)  # data rows 16300..16599 = file lines 16302..16601 (header is line 1)
-
-
-def _lab_signal(seconds: float = 10.0, seed: int = 0) -> np.ndarray:
-    """(2, n) zygomaticus and corrugator in µV: a few µV of rest, a burst, 50 Hz hum."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * RATE_HZ)
-    t = np.arange(n) / RATE_HZ
-    level = np.full((2, n), 3.0)
-    level[0] += 40.0 * ((t > 2) & (t < 3))
-    return level * rng.standard_normal((2, n)) + 20.0 * np.sin(2 * np.pi * 50.0 * t)
-
-
-def _write_lab_csv(path: Path, signal_uv: np.ndarray, *, null_rows=NULL_ROWS, prefix: str = "",
-                   header: str = "Time,EMG_zyg,EMG_cor") -> np.ndarray:
-    """Write the lab layout in mV (UTF-8 BOM, NULL run in column 2); returns the µV values as written."""
-    cells = np.char.mod("%.9g", signal_uv * 1e-3)
-    written = cells.astype(np.float64) * 1e3
-    cells[0, null_rows] = "NULL"
-    written[0, null_rows] = np.nan
-    times = np.char.mod("%.6f", np.arange(signal_uv.shape[1]) / RATE_HZ)
-    rows = [",".join(row) for row in zip(times, cells[0], cells[1])]
-    path.write_text("\ufeff" + prefix + header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    return written
+RATE_HZ = LAB_RATE_HZ
+NULL_ROWS = LAB_NULL_ROWS
 
 
 # ---- CSV as labs write it -------------------------------------------------------------------------
 
 
 def test_lab_csv_with_bom_and_null_run_reads_in_microvolts_with_nan_at_the_null_cells(tmp_path):
-    signal_uv = _lab_signal(10.0)
+    signal_uv = lab_signal(10.0)
     path = tmp_path / "lab.csv"
-    written = _write_lab_csv(path, signal_uv)
+    written = write_lab_csv(path, signal_uv)
     source = open_recording(path, units="mV")
     assert source.channel_names == ["EMG_zyg", "EMG_cor"] and source.rate_hz == pytest.approx(RATE_HZ)
     assert source.meta["column_numbers"] == [2, 3]  # the time column is column 1
@@ -72,7 +49,7 @@ def test_lab_csv_with_bom_and_null_run_reads_in_microvolts_with_nan_at_the_null_
 
 def test_rows_holding_text_are_the_only_ones_parsed_in_python(tmp_path, monkeypatch):
     path = tmp_path / "lab.csv"
-    _write_lab_csv(path, _lab_signal(10.0))
+    write_lab_csv(path, lab_signal(10.0))
     calls = []
     original = csvparse._clean_row
     monkeypatch.setattr(csvparse, "_clean_row", lambda *a, **k: calls.append(a[2]) or original(*a, **k))
@@ -82,7 +59,7 @@ def test_rows_holding_text_are_the_only_ones_parsed_in_python(tmp_path, monkeypa
 
 def test_a_raw_csv_without_units_is_refused_with_how_to_give_them(tmp_path):
     path = tmp_path / "lab.csv"
-    _write_lab_csv(path, _lab_signal(2.0), null_rows=slice(0, 0))
+    write_lab_csv(path, lab_signal(2.0), null_rows=slice(0, 0))
     with pytest.raises(InputError) as err:
         open_recording(path)
     text = str(err.value)
@@ -92,9 +69,9 @@ def test_a_raw_csv_without_units_is_refused_with_how_to_give_them(tmp_path):
 
 @pytest.mark.parametrize("prefix, shift", [("", 0), ("# exported by the lab\n\n", 2)])
 def test_a_bad_cell_names_its_line_and_column_as_an_editor_counts(tmp_path, prefix, shift):
-    signal_uv = _lab_signal(10.0)
+    signal_uv = lab_signal(10.0)
     path = tmp_path / "rec.csv"
-    _write_lab_csv(path, signal_uv, prefix=prefix)
+    write_lab_csv(path, signal_uv, prefix=prefix)
     lines = path.read_text(encoding="utf-8").split("\n")
     line = 16600 + shift  # 1-based, header (and comment and blank lines) counted
     cells = lines[line - 1].split(",")
@@ -200,7 +177,7 @@ def _edf(path: Path, signal_uv: np.ndarray, dimension: str, per_uv: float, *, bd
 
 @pytest.mark.filterwarnings("ignore:Encountered unsupported voltage units")
 def test_one_signal_in_four_unit_conventions_reads_as_the_same_microvolts(tmp_path):
-    signal_uv = np.clip(_lab_signal(4.0)[:, :4000], -240, 240)
+    signal_uv = np.clip(lab_signal(4.0)[:, :4000], -240, 240)
     step = _edf(tmp_path / "empty.edf", signal_uv, "", 1.0)
     _edf(tmp_path / "mv.edf", signal_uv, "mV", 1e-3)
     _edf(tmp_path / "uv.edf", signal_uv, "uV", 1.0)
@@ -217,7 +194,7 @@ def test_one_signal_in_four_unit_conventions_reads_as_the_same_microvolts(tmp_pa
 
 
 def test_an_edf_with_an_empty_dimension_is_unknown_never_volts(tmp_path):
-    signal_uv = np.clip(_lab_signal(2.0)[:, :2000], -240, 240)
+    signal_uv = np.clip(lab_signal(2.0)[:, :2000], -240, 240)
     _edf(tmp_path / "empty.edf", signal_uv, "", 1.0)
     with pytest.raises(InputError) as err:
         read_recording(tmp_path / "empty.edf")
@@ -238,7 +215,7 @@ def test_an_edf_with_an_empty_dimension_is_unknown_never_volts(tmp_path):
 
 @pytest.mark.parametrize("bdf", [False, True], ids=["EDF", "BDF"])
 def test_a_cut_short_edf_or_bdf_loads_what_is_there_and_says_how_much_is_missing(tmp_path, bdf):
-    signal_uv = np.clip(_lab_signal(6.0)[:, ::2][:, :6000], -240, 240)  # 6 s at 1000 Hz, 1 s records
+    signal_uv = np.clip(lab_signal(6.0)[:, ::2][:, :6000], -240, 240)  # 6 s at 1000 Hz, 1 s records
     good = tmp_path / ("good.bdf" if bdf else "good.edf")
     step = _edf(good, signal_uv, "uV", 1.0, bdf=bdf)
     raw = good.read_bytes()
@@ -260,14 +237,14 @@ def test_a_cut_short_edf_or_bdf_loads_what_is_there_and_says_how_much_is_missing
 
 def test_millivolts_read_as_microvolts_are_flagged(tmp_path):
     path = tmp_path / "lab.csv"
-    _write_lab_csv(path, _lab_signal(10.0), null_rows=slice(0, 0))
+    write_lab_csv(path, lab_signal(10.0), null_rows=slice(0, 0))
     wrong = open_recording(path, units="uV")
     notes = [w for w in wrong.meta["warnings"] if "facial sEMG" in w]
     assert len(notes) == 1 and "EMG_zyg" in notes[0] and "EMG_cor" in notes[0]
     assert "values look like mV read as µV: pass units='mV'" in notes[0]
     assert not open_recording(path, units="mV").meta.get("warnings")
     # the other way round: microvolts declared as millivolts
-    signal_uv = np.clip(_lab_signal(2.0)[:, :2000], -240, 240)
+    signal_uv = np.clip(lab_signal(2.0)[:, :2000], -240, 240)
     _edf(tmp_path / "empty.edf", signal_uv, "", 1.0)
     notes = open_recording(tmp_path / "empty.edf", units="mV").meta["warnings"]
     assert any("values look like µV read as mV: pass units='uV'" in w for w in notes)
