@@ -32,7 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..blender.jobs.drive import drive
+    from ..core.errors import InputError
     from ..blender.jobs.scene import find_face, open_scene, render, save_blend
     from ._args import (PLOT_SUFFIXES, check_render_arguments, parse_frames, print_track_report,
                         recording_options, require_number, require_suffix)
@@ -46,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     require_number("--smoothing", args.smoothing, minimum=0)
     require_number("--tolerance", args.tolerance, minimum=0)
     require_number("--rest-floor", args.rest_floor, minimum=0)
+    for option, path in (("--emg", args.emg), ("--retarget", args.retarget), ("--truth", args.truth)):
+        if path and not Path(path).exists():
+            raise InputError(f"{option} {path}: file not found")
     frames = parse_frames(args.frames)
     render_frames = parse_frames(args.render_frames)
     options = recording_options(args)
