@@ -11,7 +11,9 @@ or the stages before it (``tests/core/test_layering.py`` checks it, lazy imports
 ``trackfiles`` tracks ⇄ CSV / EDF / BDF / BIDS-EMG files
 ``pipeline``   the two jobs end to end: emg_to_expression, expression_to_muscles
 ``analysis``   metrics, comparison and plots; ``simulator`` the physiological training simulator
+``batch``      many recordings through the headless jobs, on a process pool, Dask or SLURM
 
-``errors``, ``tracks`` (the containers that move between stages) and ``pickles`` (restricted
-unpickling) are the base every stage may use. Nothing below this package imports ``bpy``.
+``errors``, ``tracks`` (the containers that move between stages), ``pickles`` (restricted
+unpickling) and ``atomic`` (outputs written whole or not at all) are the base every stage may use.
+Nothing below this package imports ``bpy``.
 """

@@ -70,9 +70,10 @@ def test_windows_onnxruntime_loads_with_the_msvc_runtime_blender_ships():
         assert (major, minor) < (1, 21), "ONNX Runtime >= 1.21 fails to load in Blender on Windows"
 
 
-# Imported only where their format is read, with a clear error naming the package when absent:
-# bioread (BIOPAC .acq) depends on docopt, which PyPI has only as an sdist, so no wheel set resolves.
-OPTIONAL = {"bioread"}
+# Imported only where they are used, with a clear error naming the package when absent: bioread
+# (BIOPAC .acq) depends on docopt, which PyPI has only as an sdist, so no wheel set resolves; Dask
+# and dask-jobqueue run batches outside Blender (``eifer batch``), never inside the extension.
+OPTIONAL = {"bioread", "dask", "distributed", "dask_jobqueue"}
 
 
 def test_every_third_party_import_of_the_addon_is_bundled_or_ships_with_blender():

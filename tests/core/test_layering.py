@@ -19,10 +19,10 @@ BLENDER_MODULES = ("bpy", "mathutils", "bmesh", "addon_utils", "bpy_extras")
 
 # (part, stage) in the order of the data path; a module may import its own stage or earlier ones.
 # Top-level modules of a part that are not listed (core/errors.py, core/tracks.py, core/pickles.py,
-# the part's __init__) are its base: stage 0 of that part.
+# core/atomic.py, the part's __init__) are its base: stage 0 of that part.
 STAGES = {
     "core": ("recording", "envelopes", "network", "expression", "heads", "trackfiles", "pipeline", "analysis",
-             "simulator"),
+             "simulator", "batch"),
     "blender": ("anim", "rigs", "jobs", "ui"),
     "cli": (),
 }
