@@ -31,6 +31,55 @@ def _fast_keys():
     return time.perf_counter() - started
 
 
+REPEATS = 3
+
+
+def _key_both_ways():
+    """The writer against the bare ``keyframe_points.add`` + ``foreach_set("co")`` path on the same
+    keys, interleaved, REPEATS times each; also whether the keys written are the same."""
+    face = build_open_head(bpy.context.scene.collection)
+    key = face.data.shape_keys
+    values = np.random.default_rng(0).random((N_FRAMES, len(ARKIT52)), dtype=np.float32)
+    frames = np.arange(1, N_FRAMES + 1, dtype=np.float32)
+    co = np.empty((len(ARKIT52), 2 * N_FRAMES), dtype=np.float32)
+    co[:, 0::2], co[:, 1::2] = frames, values.T
+    times = {"writer": [], "bare": []}
+    same = True
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        _, bag = keyframes.new_action(key, "writer")
+        written = keyframes.write_curves(bag, _face_paths(face), frames, values)
+        times["writer"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        _, bare_bag = keyframes.new_action(key, "bare")
+        for column, path in enumerate(_face_paths(face)):
+            points = bare_bag.fcurves.new(path).keyframe_points
+            points.add(N_FRAMES)
+            points.foreach_set("co", co[column])
+        times["bare"].append(time.perf_counter() - started)
+        got = np.empty(2 * N_FRAMES, dtype=np.float32)
+        written[-1].keyframe_points.foreach_get("co", got)
+        same &= bool(np.array_equal(got, co[-1]))
+    return times, same
+
+
+def _read_back_both_ways():
+    """A 10-minute animation of 52 curves read at every frame: ``sample_curve`` against the
+    ``fcurve.evaluate`` loop it replaced, on the same curves; the largest difference."""
+    face = build_open_head(bpy.context.scene.collection)
+    n = 18_000
+    values = np.random.default_rng(1).random((n, len(ARKIT52)), dtype=np.float32)
+    _, bag = keyframes.new_action(face.data.shape_keys, "read")
+    curves = keyframes.write_curves(bag, _face_paths(face), np.arange(1, n + 1, dtype=np.float32), values)
+    at = np.arange(1, n + 1, dtype=np.float64)
+    started = time.perf_counter()
+    slow = np.array([[c.evaluate(float(f)) for f in at] for c in curves])
+    evaluate_s = time.perf_counter() - started
+    started = time.perf_counter()
+    fast = np.array([keyframes.sample_curve(c, at) for c in curves])
+    return evaluate_s, time.perf_counter() - started, float(np.abs(fast - slow).max())
+
+
 def _insert_keys_per_key():
     """keyframe_insert on a subset: seconds per key (long curves make it slower, so this flatters it)."""
     face = build_open_head(bpy.context.scene.collection)
@@ -60,12 +109,25 @@ def _drive_ten_minutes():
 
 def rows():
     empty_scene()
+    times, same = _key_both_ways()
+    empty_scene()
+    evaluate_s, read_s, read_diff = _read_back_both_ways()
+    empty_scene()
     fast = _fast_keys()
     empty_scene()
     per_key = _insert_keys_per_key()
     naive = per_key * N_FRAMES * len(ARKIT52)
     seconds, n_frames = _drive_ten_minutes()
+    writer, bare = float(np.median(times["writer"])), float(np.median(times["bare"]))
     return [
+        {"measure": "key 52 shapes x 108 000 frames: writer vs bare add + foreach_set(co)", "value": writer,
+         "unit": "s", "baseline": bare, "ratio": writer / bare,
+         "note": f"median of {REPEATS}, interleaved (writer {min(times['writer']):.2f}–{max(times['writer']):.2f} s, "
+                 f"bare {min(times['bare']):.2f}–{max(times['bare']):.2f} s); same co: {same}; goal ratio <= 1.5; "
+                 f"the writer also sets LINEAR interpolation, which the bare path leaves BEZIER"},
+        {"measure": "read back 52 curves x 18 000 frames: sample_curve vs fcurve.evaluate", "value": read_s,
+         "unit": "s", "baseline": evaluate_s, "ratio": evaluate_s / read_s,
+         "note": f"ratio = speed-up (goal >= 5); largest difference {read_diff:.2g}"},
         {"measure": "key 52 shapes x 108 000 frames (fast path)", "value": fast, "unit": "s",
          "baseline": naive, "ratio": naive / fast,
          "note": f"baseline: keyframe_insert, {SUBSET_FRAMES} keys timed and scaled (goal >=100x, <=5 s)"},
