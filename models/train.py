@@ -165,11 +165,21 @@ class TrainResult:
 
 
 def pick_device(wanted: str = "auto") -> torch.device:
-    """``"auto"``: CUDA when torch sees a GPU, else CPU."""
+    """The torch device to train on: ``"auto"`` is CUDA when ``torch.cuda.is_available()``, else CPU.
+
+    ``"cuda"`` without a usable GPU is an :class:`InputError` that says why (a CPU-only torch
+    build, or no GPU/driver visible to a CUDA build); the CLI prints it and exits with 3.
+    """
+    wanted = str(wanted).lower()
+    if wanted not in ("auto", "cpu", "cuda"):
+        raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {wanted!r}")
     if wanted == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if wanted == "cuda" and not torch.cuda.is_available():
-        raise InputError("device 'cuda' asked for, but torch sees no CUDA GPU")
+        why = (f"this torch ({torch.__version__}) is a CPU-only build" if torch.version.cuda is None
+               else f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable NVIDIA GPU or driver")
+        raise InputError(f"device 'cuda' asked for, but torch sees no CUDA GPU: {why}; "
+                         f"use --device cpu (or auto)")
     return torch.device(wanted)
 
 
@@ -335,7 +345,8 @@ def main(argv=None) -> int:
     which.add_argument("--shipped", action="store_true",
                        help="retrain both shipped models from their configs and ship them")
     parser.add_argument("--out", type=Path, help="output folder (default: [output] dir)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override [train] device")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                        help="override [train] device; auto: cuda when torch.cuda.is_available()")
     parser.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[],
                         metavar="SECTION.KEY=VALUE", help="override a config value (TOML syntax)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from ..core.errors import InputError
 
+# core.network.providers.PROVIDER_PREFERENCES, written out: importing the network stage pulls in
+# scipy and would slow ``--help`` (a test keeps the two equal)
+PROVIDER_CHOICES = ("auto", "cpu", "cuda", "directml", "coreml")
+
 
 def parse_frames(text: str | None) -> tuple[int, int] | None:
     """``"A:B"`` → (A, B), inclusive scene frames."""

@@ -7,7 +7,7 @@ HELP = "drive a face from an sEMG recording and save the animated .blend (option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._args import add_recording_arguments, add_render_arguments
+    from ._args import PROVIDER_CHOICES, add_recording_arguments, add_render_arguments
 
     parser.add_argument("--emg", required=True, metavar="FILE", help="the recording (EDF, BDF, BrainVision, XDF, CSV, …)")
     parser.add_argument("--rig", default="openhead", help="'openhead' (default): add the shipped CC0 head")
@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tolerance", type=float, default=0.0, help="key reduction tolerance (0: key every frame)")
     parser.add_argument("--swap-sides", action="store_true", help="exchange Left and Right shape keys")
     parser.add_argument("--mains", type=float, choices=(50.0, 60.0), default=50.0, help="power-line frequency (Hz)")
-    parser.add_argument("--providers", choices=("auto", "cpu", "cuda"), default="auto", help="where the network runs")
+    parser.add_argument("--providers", choices=PROVIDER_CHOICES, default="auto",
+                        help="where the network runs (auto: CUDA, else DirectML on Windows, else CPU)")
     parser.add_argument("--plot", metavar="FILE.png", help="save a plot of EMG envelopes against the driven curves")
     parser.add_argument("--truth", metavar="FILE", help="simulator ground truth (_truth.npz) to draw in the plot")
     add_recording_arguments(parser)

@@ -7,6 +7,8 @@ HELP = "infer muscle activity from a face's animation in a .blend (Exp2EMG) and 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ._args import PROVIDER_CHOICES
+
     parser.add_argument("--blend", required=True, metavar="FILE", help="the .blend with the animated face")
     parser.add_argument("--object", required=True, metavar="NAME",
                         help="the face: a mesh with ARKit shape keys, or a FLAME head made by EIFER")
@@ -19,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default="face", help="BIDS task label (default face)")
     parser.add_argument("--frames", metavar="A:B", help="scene frames to read, inclusive (default: the scene's range)")
     parser.add_argument("--model", metavar="FILE.onnx", help="Exp2EMG model (default: the shipped arkit2emg)")
-    parser.add_argument("--providers", choices=("auto", "cpu", "cuda"), default="auto", help="where the network runs")
+    parser.add_argument("--providers", choices=PROVIDER_CHOICES, default="auto",
+                        help="where the network runs (auto: CUDA, else DirectML on Windows, else CPU)")
     parser.add_argument("--swap-sides", action="store_true", help="exchange Left and Right shape keys")
     parser.add_argument("--save", metavar="FILE.blend", help="save the scene with the 'EMG (inferred)' object")
     parser.add_argument("--heatmap", action="store_true", help="with --save: turn the muscle heatmap on in the saved scene")

@@ -4,9 +4,18 @@
 """
 import bpy
 
-from . import emg_ops, flame_ops, head_ops, infer_ops, panels, preferences, properties
+from . import (
+    emg_ops,
+    flame_ops,
+    gpu_ops,
+    head_ops,
+    infer_ops,
+    panels,
+    preferences,
+    properties,
+)
 
-_MODULES = (preferences, properties, head_ops, emg_ops, flame_ops, infer_ops, panels)
+_MODULES = (preferences, properties, head_ops, emg_ops, flame_ops, infer_ops, gpu_ops, panels)
 
 
 def register():

@@ -1,5 +1,7 @@
 import bpy
 
+from . import gpu_ops
+
 # "bl_ext.<repo>.eifer_blender" when loaded as an extension, "eifer_blender" otherwise
 ADDON_ID = __package__.removesuffix(".blender.ui")
 
@@ -15,9 +17,15 @@ class EIFER_AP_preferences(bpy.types.AddonPreferences):
     execution_provider: bpy.props.EnumProperty(
         name="Run networks on",
         items=[
-            ("AUTO", "Auto", "CUDA when onnxruntime-gpu and a GPU are usable, else CPU"),
+            ("AUTO", "Auto", "CUDA when onnxruntime-gpu and an NVIDIA GPU are usable, else DirectML on "
+                             "Windows when onnxruntime-directml is installed, else CPU"),
             ("CPU", "CPU", "Always the CPU"),
-            ("CUDA", "CUDA", "NVIDIA GPU through onnxruntime-gpu; falls back to CPU with a warning"),
+            ("CUDA", "CUDA", "NVIDIA GPU through onnxruntime-gpu (Install GPU Runtime below); falls back to "
+                             "CPU with a warning that says why"),
+            ("DIRECTML", "DirectML", "Any DirectX 12 GPU on Windows through onnxruntime-directml; falls back "
+                                     "to CPU with a warning"),
+            ("COREML", "CoreML", "Apple's Core ML on macOS (built into the bundled ONNX Runtime); not measured "
+                                 "faster than the CPU for the small shipped networks"),
         ],
         default="AUTO",
     )
@@ -26,6 +34,12 @@ class EIFER_AP_preferences(bpy.types.AddonPreferences):
         layout = self.layout
         layout.prop(self, "flame_model_path")
         layout.prop(self, "execution_provider")
+        box = layout.box()
+        box.label(text="GPU runtime (optional, NVIDIA, about 2 GB download)")
+        box.label(text=gpu_ops.installed_status())
+        row = box.row()
+        row.operator(gpu_ops.EIFER_OT_install_gpu_runtime.bl_idname, icon="IMPORT")
+        row.operator(gpu_ops.EIFER_OT_uninstall_gpu_runtime.bl_idname, icon="TRASH")
 
 
 def get_preferences(context=None):

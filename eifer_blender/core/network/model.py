@@ -16,11 +16,19 @@ from ..envelopes import (
 from ..errors import InputError, ModelMismatchError
 from ..tracks import MuscleTrack, Track, frame_times_s
 from .contract import DIRECTIONS, ModelMetadata
+from .gpu_runtime import prepare_for_cuda
+from .providers import (  # noqa: F401  (re-exported: the provider constants live in .providers)
+    COREML,
+    CPU,
+    CUDA,
+    DIRECTML,
+    PROVIDER_PREFERENCES,
+    import_onnxruntime,
+    start_session,
+)
+from .providers import choose_providers as _choose_providers
 from .windows import make_windows, resample_frames, resample_to_fps
 
-PROVIDER_PREFERENCES = ("auto", "cpu", "cuda")
-CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "models"
 SHIPPED_MODELS = ("emg2arkit", "arkit2emg")
 BATCH_FRAMES = 32768  # frames per inference call: bounds memory on hour-long recordings
@@ -38,20 +46,13 @@ def shipped_model_path(name: str) -> Path:
 
 
 def choose_providers(preference: str = "auto") -> list[str]:
-    """Execution providers to ask ONNX Runtime for: CUDA first when wanted and installed, then CPU.
+    """Execution providers to ask ONNX Runtime for, best first, ending with the CPU.
 
-    ``preference`` is ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+    ``preference`` is ``"auto"`` (CUDA when available, else DirectML on Windows when available,
+    else CPU), ``"cpu"``, ``"cuda"``, ``"directml"`` or ``"coreml"``; see
+    :func:`.providers.choose_providers`.
     """
-    import onnxruntime as ort
-
-    preference = preference.lower()
-    if preference not in PROVIDER_PREFERENCES:
-        raise InputError(f"provider preference must be one of {PROVIDER_PREFERENCES}, got {preference!r}")
-    if preference == "cpu":
-        return [CPU]
-    if CUDA in ort.get_available_providers():
-        return [CUDA, CPU]
-    return [CPU]
+    return _choose_providers(preference)
 
 
 class Model:
@@ -279,33 +280,31 @@ def load_model(path, providers: str = "auto", **require) -> Model:
     ----------
     path : str or Path
         The ``.onnx`` file.
-    providers : {"auto", "cpu", "cuda"}
-        Execution provider preference. ``Model.provider`` reports the one actually used and
-        ``Model.provider_note`` says why CUDA was not used when it was asked for.
+    providers : {"auto", "cpu", "cuda", "directml", "coreml"}
+        Execution provider preference (:func:`.providers.choose_providers`). ``Model.provider``
+        reports the one actually used (``session.get_providers()[0]``) and ``Model.provider_note``
+        says why a GPU that was asked for is not used (package missing, libraries missing, driver
+        too old).
     **require
         Passed to :meth:`Model.require` (``direction``, ``input_space``, ``output_space``,
         ``input_names``, ``output_names``): a model that does not fit is refused on loading.
     """
-    import onnxruntime as ort
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: model file not found")
-    wanted = choose_providers(providers)
+    wanted = _choose_providers(providers)  # an unknown preference is the caller's error, not the file's
+    import_onnxruntime()  # first: skips a broken GPU runtime before anything imports onnxruntime
+    if CUDA in wanted:
+        prepare_for_cuda()  # a GPU runtime install's nvidia wheels: preload_dlls / DLL folders
     try:
-        session = ort.InferenceSession(str(path), sess_options=_session_options(), providers=wanted)
+        session, note = start_session(path, providers, _session_options())
+    except InputError:
+        raise
     except Exception as exc:  # ORT raises its own exception types for unreadable files
         raise InputError(f"{path}: ONNX Runtime cannot load this file as a model ({exc})") from exc
     props = dict(session.get_modelmeta().custom_metadata_map)
     metadata = ModelMetadata.from_props(props, source=str(path))
     _check_graph(session, metadata, path)
-    note = ""
-    used = session.get_providers()[0]
-    if providers.lower() == "cuda" and used != CUDA:
-        note = ("CUDA was asked for but is not available (onnxruntime-gpu and the CUDA libraries "
-                "are needed); running on CPU")
-    elif CUDA in wanted and used != CUDA:
-        note = "CUDA is installed but could not start (missing CUDA/cuDNN libraries?); running on CPU"
     model = Model(session, metadata, path, note)
     return model.require(**require) if require else model
 
