@@ -25,6 +25,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help="benchmark modules to run (default: all), e.g. open_head")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--markdown", type=Path, help="also write the table as Markdown here (the README's)")
     args = parser.parse_args(argv)
     names = args.names or sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
     rows = []
@@ -44,6 +45,10 @@ def main(argv=None) -> int:
             print("  ".join("-" * w for w in widths))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    if args.markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table[1:]]
+        args.markdown.write_text("\n".join(lines) + "\n")
     return 0
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from benchmarks._blender import bpy, empty_scene
 from eifer_blender.blender.anim import keyframes
 from eifer_blender.blender.jobs.drive import drive
+from eifer_blender.blender.jobs.scene import save_blend
 from eifer_blender.blender.rigs.openhead import build_open_head
 from eifer_blender.core.expression.spaces import ARKIT52
 from eifer_blender.core.recording import write_recording
@@ -19,16 +20,6 @@ SUBSET_FRAMES = 2_000
 
 def _face_paths(face):
     return [f'key_blocks["{name}"].value' for name in ARKIT52]
-
-
-def _fast_keys():
-    face = build_open_head(bpy.context.scene.collection)
-    values = np.random.default_rng(0).random((N_FRAMES, len(ARKIT52)), dtype=np.float32)
-    frames = np.arange(1, N_FRAMES + 1, dtype=np.float32)
-    started = time.perf_counter()
-    _, bag = keyframes.new_action(face.data.shape_keys, "bench")
-    keyframes.write_curves(bag, _face_paths(face), frames, values)
-    return time.perf_counter() - started
 
 
 REPEATS = 3
@@ -94,15 +85,18 @@ def _insert_keys_per_key():
 
 
 def _drive_ten_minutes():
+    """The whole job a user runs: a fresh scene, the open head added, a 10-minute 4096 Hz EDF
+    driven, the .blend saved; the recording is written before the clock starts."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "ten_minutes.edf"
-        session = simulate_session("mixed", subject=11, duration_s=600.0, rate_hz=2048.0, fps=30.0, seed=1)
+        session = simulate_session("mixed", subject=11, duration_s=600.0, rate_hz=4096.0, fps=30.0, seed=1)
         write_recording(session.recording, path)
+        started = time.perf_counter()
         scene = empty_scene()
         scene.render.fps = 30
         face = build_open_head(scene.collection)
-        started = time.perf_counter()
         report = drive(face, str(path), scene=scene)
+        save_blend(str(Path(tmp) / "ten_minutes.blend"))
         elapsed = time.perf_counter() - started
     return elapsed, report.frame_end - report.frame_start + 1
 
@@ -112,8 +106,6 @@ def rows():
     times, same = _key_both_ways()
     empty_scene()
     evaluate_s, read_s, read_diff = _read_back_both_ways()
-    empty_scene()
-    fast = _fast_keys()
     empty_scene()
     per_key = _insert_keys_per_key()
     naive = per_key * N_FRAMES * len(ARKIT52)
@@ -128,10 +120,12 @@ def rows():
         {"measure": "read back 52 curves x 18 000 frames: sample_curve vs fcurve.evaluate", "value": read_s,
          "unit": "s", "baseline": evaluate_s, "ratio": evaluate_s / read_s,
          "note": f"ratio = speed-up (goal >= 5); largest difference {read_diff:.2g}"},
-        {"measure": "key 52 shapes x 108 000 frames (fast path)", "value": fast, "unit": "s",
-         "baseline": naive, "ratio": naive / fast,
-         "note": f"baseline: keyframe_insert, {SUBSET_FRAMES} keys timed and scaled (goal >=100x, <=5 s)"},
-        {"measure": "drive open head from a 10-min EDF (2048 Hz, 22 ch), no render", "value": seconds, "unit": "s",
+        {"measure": "key 52 shapes x 108 000 frames: writer vs keyframe_insert", "value": writer, "unit": "s",
+         "baseline": naive, "ratio": naive / writer,
+         "note": f"the writer's median above; baseline: keyframe_insert, {SUBSET_FRAMES} keys timed and "
+                 f"scaled (it gets slower as curves grow, so this flatters it)"},
+        {"measure": "drive open head from a 10-min EDF (4096 Hz, 22 ch): scene, drive, save", "value": seconds, "unit": "s",
          "baseline": 600.0, "ratio": 600.0 / seconds,
-         "note": f"baseline: the recording's own length (real time); {n_frames} frames keyed; goal <=10 s"},
+         "note": f"baseline: the recording's own length (real time); {n_frames} frames keyed; scene set-up and "
+                 f"the .blend save included; goal <=10 s"},
     ]

@@ -7,7 +7,7 @@ HELP = "simulate a facial sEMG recording (Fridlund-22) with its ground-truth fac
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..core.simulator.physiology import PROTOCOLS
+    from ..core.simulator import PROTOCOLS
 
     parser.add_argument("--protocol", choices=PROTOCOLS, default="emotions",
                         help="what the simulated person does (default: emotions)")

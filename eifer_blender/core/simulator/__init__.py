@@ -6,3 +6,7 @@ an ARKit-52 ExpressionTrack and the true muscle activations. :mod:`.physiology` 
 signal model, :mod:`.session` whole sessions and their files. Used to train and test the networks
 (models/); no paired sEMG + expression data can be shipped.
 """
+
+# what a simulated person does (:mod:`.protocols`); named here, without imports, so that the command
+# line can offer them without loading the simulator
+PROTOCOLS: tuple[str, ...] = ("emotions", "schaede", "mixed")

@@ -36,6 +36,7 @@ import numpy as np
 from ..errors import InputError
 from ..expression.spaces import ARKIT52, ARKIT52_INDEX
 from ..recording.montage import FRIDLUND_MUSCLES, SIDES
+from . import PROTOCOLS  # noqa: F401  (re-exported: the protocols are named in the package, cheaply)
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,6 @@ SCHAEDE_EXERCISES: tuple[Exercise, ...] = (
              (("DLI", 1.0), ("Risor", 0.5), ("DAO", 0.4), ("JawOpen", 0.15))),
 )
 
-PROTOCOLS: tuple[str, ...] = ("emotions", "schaede", "mixed")
 
 
 # ---------------------------------------------------------------------------------------------
