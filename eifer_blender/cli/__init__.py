@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "infer-muscles": "infer_muscles",
     "compare": "compare",
     "render": "render",
+    "batch": "batch",
 }
 
 
