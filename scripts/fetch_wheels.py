@@ -12,12 +12,18 @@ of three platforms, and never numpy or anything else Blender ships itself.
 ``lock`` resolves ``requirements-wheels.in`` with pip (metadata only: ``pip install --dry-run
 --report``, run by CPython 3.11 and 3.13 themselves: see :func:`find_python`) for every tag and
 platform, against the oldest numpy that Blender line ships, and
-drops the packages that the reference bpy wheel depends on (Blender ships those). It refuses a
-result whose versions differ between platforms, whose pure-Python wheels differ between tags
-(Blender keeps only the newest of two same-named pure wheels), or that misses a dependency some
-platform's environment markers ask for. ``fetch`` downloads exactly the locked files with
-``pip download --no-deps --only-binary=:all: --require-hashes --platform … --python-version …``
-into a cache outside the repository (``$EIFER_WHEEL_CACHE`` or ``~/.cache/eifer-blender/wheels``),
+drops the packages that the reference bpy wheel depends on (Blender ships those). A line of
+``requirements-wheels.in`` may carry an environment marker (``onnxruntime-directml==1.20.1;
+sys_platform == "win32"``): pip evaluates markers for the machine it runs on, so they are evaluated
+here for each target platform, the package is resolved only where its marker holds, and the lock
+keeps the marker. It refuses a result whose versions differ between platforms, a package missing on
+a platform its marker (or no marker: every platform) selects or present on one it does not, two
+distributions of the same import package on one platform (``onnxruntime`` and
+``onnxruntime-directml``), pure-Python wheels that differ between tags (Blender keeps only the
+newest of two same-named pure wheels), or a result that misses a dependency some platform's
+environment markers ask for. ``fetch`` downloads exactly the locked files that apply to each tag and
+platform with ``pip download --no-deps --only-binary=:all: --require-hashes --platform …
+--python-version …`` into a cache outside the repository (``$EIFER_WHEEL_CACHE`` or ``~/.cache/eifer-blender/wheels``),
 so a second build on the same machine downloads nothing.
 """
 from __future__ import annotations
@@ -47,6 +53,8 @@ DEFAULT_CACHE = Path(os.environ.get("EIFER_WHEEL_CACHE")
 # matplotlib only needs it to embed fonts in PDF/PS).
 PREFER_PURE = ("fonttools",)
 LEFT_OUT_PREFIX = "# Left out because Blender ships them"
+# Distributions that install the same import package (``onnxruntime``): at most one per platform.
+SAME_IMPORT = (("onnxruntime", "onnxruntime-directml", "onnxruntime-gpu"),)
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,11 @@ class LockedPackage:
     name: str
     version: str
     files: dict[str, str]  # wheel file name -> sha256
+    marker: str = ""       # environment marker from requirements-wheels.in ("": every platform)
+
+    def applies(self, target: PythonTarget, platform: Platform) -> bool:
+        """Whether the zips bundle this package for ``target`` on ``platform`` (its marker holds)."""
+        return marker_holds(self.marker, target, platform)
 
 
 class WheelError(SystemExit):
@@ -236,18 +249,59 @@ def _marker_environment(target: PythonTarget, platform: Platform) -> dict:
             "extra": "", **platform.markers}
 
 
-def _check_markers(items: list[dict], available: set[str], target: PythonTarget) -> None:
-    # pip evaluates environment markers for the machine it runs on; check the other platforms here.
+def marker_holds(marker: str, target: PythonTarget, platform: Platform) -> bool:
+    """Whether an environment marker (``""``: none) holds for ``target``'s CPython on ``platform``."""
+    if not marker:
+        return True
+    from packaging.markers import Marker
+
+    return Marker(marker).evaluate(_marker_environment(target, platform))
+
+
+def _top_level(lines: list[str]) -> tuple[list, dict[str, str]]:
+    """``requirements-wheels.in``'s requirements, and ``normalised name -> marker`` of the marked ones."""
+    from packaging.requirements import Requirement
+
+    requirements = [Requirement(line) for line in lines]
+    markers: dict[str, str] = {}
+    for requirement in requirements:
+        if requirement.marker is not None:
+            name = normalise(requirement.name)
+            if name in markers:
+                raise WheelError(f"{REQUIREMENTS_IN.name}: {requirement.name} has two marked lines; "
+                                 "give it one line with one marker")
+            markers[name] = str(requirement.marker)
+    return requirements, markers
+
+
+def _for_platform(requirements: list, target: PythonTarget, platform: Platform) -> list[str]:
+    """The requirements whose marker holds on ``platform``, without the marker (pip would evaluate it
+    for the machine it runs on)."""
+    from packaging.requirements import Requirement
+
+    selected = []
+    for requirement in requirements:
+        if requirement.marker is None or marker_holds(str(requirement.marker), target, platform):
+            bare = Requirement(str(requirement))
+            bare.marker = None
+            selected.append(str(bare))
+    return selected
+
+
+def _check_markers(items_by_platform: dict[str, list[dict]], available_by_platform: dict[str, set[str]],
+                   target: PythonTarget) -> None:
+    # pip evaluates environment markers for the machine it runs on; check each platform's
+    # resolution against that platform's markers here.
     from packaging.requirements import Requirement
 
     missing = set()
-    for item in items:
-        for text in item["metadata"].get("requires_dist") or ():
-            requirement = Requirement(text)
-            for platform in PLATFORMS:
-                marker_ok = requirement.marker is None or requirement.marker.evaluate(
-                    _marker_environment(target, platform))
-                if marker_ok and normalise(requirement.name) not in available:
+    for platform in PLATFORMS:
+        environment = _marker_environment(target, platform)
+        for item in items_by_platform[platform.name]:
+            for text in item["metadata"].get("requires_dist") or ():
+                requirement = Requirement(text)
+                marker_ok = requirement.marker is None or requirement.marker.evaluate(environment)
+                if marker_ok and normalise(requirement.name) not in available_by_platform[platform.name]:
                     missing.add(f"{requirement.name} (needed by {item['metadata']['name']} on {platform.name})")
     if missing:
         raise WheelError(f"{target.tag}: add these to {REQUIREMENTS_IN.name}: " + "; ".join(sorted(missing)))
@@ -269,15 +323,16 @@ def resolve(target: PythonTarget, *,
     (dict, set)
         The bundled packages by normalised name, and the names left out because Blender ships them.
     """
-    requirements = _read_requirements_in()
+    requirements, markers = _top_level(_read_requirements_in())
     provided = provided_by_blender(target)
     constraints = [target.numpy_floor] + [f"{n}=={v}" for n, v in sorted((pure_pins or {}).items())]
     packages: dict[str, LockedPackage] = {}
-    all_items: list[dict] = []
+    items_by_platform: dict[str, list[dict]] = {}
     versions_by_platform: dict[str, dict[str, str]] = {}
     for platform in PLATFORMS:
-        items = _dry_run(requirements, target, platform.pip_platforms, constraints=constraints)
-        all_items += items
+        items = _dry_run(_for_platform(requirements, target, platform), target, platform.pip_platforms,
+                         constraints=constraints)
+        items_by_platform[platform.name] = items
         versions_by_platform[platform.name] = {}
         for item in items:
             name = normalise(item["metadata"]["name"])
@@ -287,15 +342,31 @@ def resolve(target: PythonTarget, *,
             filename = unquote(item["download_info"]["url"].rsplit("/", 1)[-1])
             digest = item["download_info"]["archive_info"]["hashes"]["sha256"]
             versions_by_platform[platform.name][name] = version
-            package = packages.setdefault(name, LockedPackage(item["metadata"]["name"], version, {}))
+            package = packages.setdefault(name, LockedPackage(item["metadata"]["name"], version, {},
+                                                              markers.get(name, "")))
             package.files[filename] = digest
     names = set().union(*versions_by_platform.values())
-    differing = {n: {p: v.get(n, "-") for p, v in versions_by_platform.items()} for n in names
-                 if len({v.get(n) for v in versions_by_platform.values()}) > 1}
+    differing, misplaced = {}, {}
+    for name in sorted(names):
+        found = {p: v[name] for p, v in versions_by_platform.items() if name in v}
+        selected = [p.name for p in PLATFORMS if marker_holds(markers.get(name, ""), target, p)]
+        if name in markers and sorted(found) != sorted(selected):
+            misplaced[name] = f"resolved on {sorted(found)} but its marker {markers[name]!r} selects {selected}"
+        elif len(set(found.values())) > 1 or sorted(found) != sorted(selected):
+            differing[name] = {p: versions_by_platform[p].get(name, "-") for p in versions_by_platform}
     if differing:
-        raise WheelError(f"{target.tag}: versions differ between platforms, pin them in "
-                         f"{REQUIREMENTS_IN.name}: {differing}")
-    _check_markers(all_items, set(packages) | provided, target)
+        raise WheelError(f"{target.tag}: versions differ between platforms (-: not resolved there), pin "
+                         f"them in {REQUIREMENTS_IN.name}, or give a package that only some platforms need "
+                         f"an environment marker there: {differing}")
+    if misplaced:
+        raise WheelError(f"{target.tag}: fix these markers in {REQUIREMENTS_IN.name}: {misplaced}")
+    for group in SAME_IMPORT:
+        for platform, versions in versions_by_platform.items():
+            both = sorted(set(group) & set(versions))
+            if len(both) > 1:
+                raise WheelError(f"{target.tag}: {' and '.join(both)} both resolved on {platform}; they install "
+                                 f"the same import package: give them exclusive markers in {REQUIREMENTS_IN.name}")
+    _check_markers(items_by_platform, {p: set(v) | provided for p, v in versions_by_platform.items()}, target)
     for name in PREFER_PURE:
         if name in packages and not all(is_pure(f) for f in packages[name].files):
             pure = _dry_run([f"{name}=={packages[name].version}"], target, ("any",), implementation="py",
@@ -313,6 +384,7 @@ def write_lock(target: PythonTarget, packages: dict[str, LockedPackage], provide
         f"# Wheels bundled in the extension zips for {target.tag} (Blender {target.blender}).",
         f"# Generated by `python scripts/fetch_wheels.py lock` from {REQUIREMENTS_IN.name}; do not edit.",
         f"# Resolved against {target.numpy_floor}; platforms: {', '.join(p.name for p in PLATFORMS)}.",
+        "# A package with an environment marker is bundled only on the platforms where the marker holds.",
         f"{LEFT_OUT_PREFIX} ({target.reference_bpy}'s dependencies): "
         + ", ".join(sorted(provided)),
     ]
@@ -321,7 +393,8 @@ def write_lock(target: PythonTarget, packages: dict[str, LockedPackage], provide
         lines.append("")
         filenames = sorted(package.files)
         lines += [f"# wheel: {filename}" for filename in filenames]  # in the order of the hashes
-        lines.append(f"{package.name}=={package.version} \\")
+        lines.append(f"{package.name}=={package.version}"
+                     + (f" ; {package.marker}" if package.marker else "") + " \\")
         lines += [f"    --hash=sha256:{package.files[f]}" + (" \\" if i < len(filenames) - 1 else "")
                   for i, f in enumerate(filenames)]
     path = lock_path(target)
@@ -335,7 +408,8 @@ def read_lock(path: Path) -> dict[str, LockedPackage]:
     Returns
     -------
     dict
-        ``normalised name -> LockedPackage``; ``files`` maps each wheel file name to its sha256.
+        ``normalised name -> LockedPackage``; ``files`` maps each wheel file name to its sha256,
+        ``marker`` is the package's environment marker ("" when every platform bundles it).
     """
     if not path.exists():
         raise WheelError(f"{path}: lock file missing; run `python scripts/fetch_wheels.py lock`")
@@ -350,10 +424,11 @@ def read_lock(path: Path) -> dict[str, LockedPackage]:
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        match = re.fullmatch(r"([A-Za-z0-9._-]+)==(\S+)((?:\s+--hash=sha256:[0-9a-f]{64})+)", line)
+        match = re.fullmatch(r"([A-Za-z0-9._-]+)==([^\s;]+)(?:\s*;\s*(.+?))?((?:\s+--hash=sha256:[0-9a-f]{64})+)",
+                             line)
         if match is None:
             raise WheelError(f"{path}: cannot read line {raw!r}")
-        hashes = re.findall(r"sha256:([0-9a-f]{64})", match.group(3))
+        hashes = re.findall(r"sha256:([0-9a-f]{64})", match.group(4))
         if len(pending_files) != len(hashes):
             raise WheelError(f"{path}: {match.group(1)} lists {len(pending_files)} wheels but "
                              f"{len(hashes)} hashes")
@@ -361,7 +436,8 @@ def read_lock(path: Path) -> dict[str, LockedPackage]:
             if wheel_tags(filename)[1] != match.group(2):
                 raise WheelError(f"{path}: {filename} does not match {match.group(1)}=={match.group(2)}")
         packages[normalise(match.group(1))] = LockedPackage(match.group(1), match.group(2),
-                                                            dict(zip(pending_files, hashes)))
+                                                            dict(zip(pending_files, hashes)),
+                                                            (match.group(3) or "").strip())
         pending_files = []
     return packages
 
@@ -407,16 +483,25 @@ def fetch(cache_dir: Path = DEFAULT_CACHE) -> list[Path]:
     except WheelError:
         pass  # something is missing: let pip fetch it
     for target in TARGETS:
-        path = lock_path(target)
-        read_lock(path)
+        packages = read_lock(lock_path(target))
         for platform in PLATFORMS:
+            # the packages whose marker holds on this platform, markers evaluated here (pip would
+            # evaluate them for this machine), every locked hash of each
+            lines = [f"{p.name}=={p.version} " + " ".join(f"--hash=sha256:{h}" for h in p.files.values())
+                     for p in packages.values() if p.applies(target, platform)]
+            with tempfile.NamedTemporaryFile("w", prefix=f"eifer-{target.tag}-{platform.name}-",
+                                             suffix=".txt", delete=False) as fh:
+                fh.write("\n".join(lines) + "\n")
             args = ["download", "--no-deps", "--only-binary=:all:", "--require-hashes",
                     "--implementation", "cp", "--python-version", target.python_version,
-                    "--dest", str(cache_dir), "-r", str(path)]
+                    "--dest", str(cache_dir), "-r", fh.name]
             for plat in platform.pip_platforms:
                 args += ["--platform", plat]
             started = time.perf_counter()
-            result = subprocess.run(_pip(*args), capture_output=True, text=True)
+            try:
+                result = subprocess.run(_pip(*args), capture_output=True, text=True)
+            finally:
+                os.unlink(fh.name)
             if result.returncode != 0:
                 errors = [line for line in result.stderr.splitlines() if "Location 'file:" not in line]
                 raise WheelError(f"downloading the {target.tag} wheels for {platform.name} failed:\n"
@@ -431,7 +516,8 @@ def locked_wheels(cache_dir: Path = DEFAULT_CACHE) -> list[Path]:
     Raises
     ------
     WheelError
-        When a locked wheel is missing for some tag and platform, or a file's hash is not locked.
+        When a locked wheel is missing for some tag and platform its marker selects, or a file's
+        hash is not locked.
     """
     selected: dict[str, Path] = {}
     for target in TARGETS:
@@ -449,7 +535,8 @@ def locked_wheels(cache_dir: Path = DEFAULT_CACHE) -> list[Path]:
                                          "and fetch again")
                     selected[filename] = path
             for platform in PLATFORMS:
-                if not any(wheel_supports(f, target, platform) for f in package.files):
+                if package.applies(target, platform) and not any(wheel_supports(f, target, platform)
+                                                                 for f in package.files):
                     raise WheelError(f"{lock_path(target).name}: {package.name} has no wheel for "
                                      f"{target.tag} on {platform.name}")
     return sorted(selected.values(), key=lambda p: p.name)

@@ -51,8 +51,9 @@ def import_onnxruntime():
 
     Blender's user ``modules`` folder comes before the extension's wheels on ``sys.path``, so a
     GPU runtime installed there that fails to import would otherwise stop every network. When the
-    first copy fails, the next ``onnxruntime`` package on ``sys.path`` (the bundled CPU one) is
-    loaded instead, without editing ``sys.path``, and :func:`import_note` says what happened.
+    first copy fails, the next ``onnxruntime`` package on ``sys.path`` (the bundled one: the CPU
+    build, the DirectML build on Windows) is loaded instead, without editing ``sys.path``, and
+    :func:`import_note` says what happened.
     """
     global _import_note
     if "onnxruntime" in sys.modules:
@@ -176,6 +177,11 @@ def fallback_note(preference: str, wanted: list[str], used: str, available, erro
     if system and platform != system[0]:
         return f"{label} was asked for, but it runs on {system[1]} only; running on CPU"
     if target not in available:
+        if target == DIRECTML:  # the Windows zip bundles onnxruntime-directml: another copy came first
+            return (f"{label} was asked for, but the ONNX Runtime in use ({installed or 'onnxruntime'}) has no "
+                    f"{target}: it is a build without it, found before the onnxruntime-directml that the Windows "
+                    "zip bundles (to use that one, Preferences → EIFER → Uninstall GPU Runtime; outside the "
+                    "extension, install onnxruntime-directml); running on CPU")
         return (f"{label} was asked for, but the installed ONNX Runtime ({installed or 'onnxruntime'}) has no "
                 f"{target}: it is a build without it. Install {PACKAGE_OF.get(target, 'a build with it')}"
                 + (" (Preferences → EIFER → Install GPU Runtime)" if target == CUDA else "")
