@@ -28,7 +28,7 @@ suite: venv
 	$(PY) -m pytest
 
 bench: venv
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks --markdown out/bench.md
 
 # One extension zip per platform in dist/, each with the locked cp311 and cp313 wheels
 # (downloaded once into ~/.cache/eifer-blender/wheels), validated by Blender's blender_ext.py.

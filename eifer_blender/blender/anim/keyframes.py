@@ -71,7 +71,9 @@ def write_curves(channelbag, data_paths, frames, values, *, keep=None, interpola
     # ``fcurve.update()`` (a sort and a handle pass, most of the cost) is skipped for them
     in_order = frames.size < 2 or bool(np.all(np.diff(frames) > 0))
     settle = interpolation != "LINEAR" or not in_order
-    interp = np.full(frames.size, interp_code, dtype=np.int32)
+    # uint8, the width of BezTriple's ``ipo`` and handle types: foreach_set then copies the bytes
+    # (RNA's raw-array path) instead of setting an enum per key, ~12x faster for interpolation
+    interp = np.full(frames.size, interp_code, dtype=np.uint8)
     action_group = None
     if group:
         action_group = channelbag.groups.get(group) or channelbag.groups.new(group)
@@ -94,8 +96,8 @@ def write_curves(channelbag, data_paths, frames, values, *, keep=None, interpola
         points.foreach_set("co", co)
         points.foreach_set("interpolation", interp[:n])
         if settle:
-            points.foreach_set("handle_left_type", np.full(n, _AUTO_CLAMPED, dtype=np.int32))
-            points.foreach_set("handle_right_type", np.full(n, _AUTO_CLAMPED, dtype=np.int32))
+            points.foreach_set("handle_left_type", np.full(n, _AUTO_CLAMPED, dtype=np.uint8))
+            points.foreach_set("handle_right_type", np.full(n, _AUTO_CLAMPED, dtype=np.uint8))
             fcurve.update()
         curves.append(fcurve)
     return curves
@@ -133,7 +135,7 @@ def sample_curve(fcurve, frames) -> np.ndarray:
     frames = np.asarray(frames, dtype=np.float64)
     n = len(fcurve.keyframe_points)
     if n and not len(fcurve.modifiers) and fcurve.extrapolation == "CONSTANT":
-        interpolation = np.empty(n, dtype=np.int32)
+        interpolation = np.empty(n, dtype=np.uint8)  # raw bytes, as in write_curves
         fcurve.keyframe_points.foreach_get("interpolation", interpolation)
         keyed_frames, keyed_values = read_keys(fcurve)
         if (n == 1 or (interpolation[:-1] == _INTERPOLATION["LINEAR"]).all()) and (
