@@ -90,7 +90,9 @@ def _corpus(folder, recording):
         "empty.edf": b"", "garbage.edf": b"0       not an EDF header at all", "text.bdf": b"hello",
         "short.csv": b"time,Zyg_L\n0,1\n", "cells.csv": b"time,Zyg_L\n0,1\n0.001,abc\n0.002,2\n",
         "notes.txt": b"\xff\xfe\x00 binary", "scene.blend": b"PK\x03\x04 a zip", "empty.blend": b"",
-        "params.csv": (",".join(["0.1"] * 56) + "\n").encode() * 3,  # EMOCA layout: 56 columns "hostile.pkl": b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.",
+        "params.csv": (",".join(["0.1"] * 56) + "\n").encode() * 3,  # EMOCA layout: 56 columns
+        "hostile.pkl": b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.",
+        "huge.csv": b"time,Zyg_L (uV)\n" + b"".join(b"%g,%g\n" % (i / 2000, (-1) ** i * 1e200) for i in range(4000)),
         "flame.npz": b"PK\x05\x06" + b"\x00" * 18, "model.onnx": b"not a model",
     }
     for name, content in files.items():
@@ -113,6 +115,7 @@ def _cases(f, rec):
          "--csv-kind", "raw"],
         ["process", "--emg", f / "cells.csv", "--fps", "30", "--out", out + ".csv", "--units", "uV"],
         ["process", "--emg", f / "notes.txt", "--fps", "30", "--out", out + ".csv"],
+        ["process", "--emg", f / "huge.csv", "--fps", "30", "--out", out + ".csv"],
         ["process", "--emg", f / "missing.edf", "--fps", "30", "--out", out + ".csv"],
         ["process", "--emg", f, "--fps", "30", "--out", out + ".csv"],
         ["process", "--emg", rec, "--fps", "30", "--out", out + ".json"],

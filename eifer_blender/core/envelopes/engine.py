@@ -130,15 +130,19 @@ def process_source(source: RecordingSource, fps: float,
                 f"≥ 1000 Hz; below {MIN_RAW_RATE_HZ:g} Hz no EMG band fits). If the file already holds "
                 f"envelopes (processed, rectified or RMS values), read it as envelopes: "
                 f"--csv-kind envelope (csv_kind='envelope')")
-        fundamentals, mains_note = choose_fundamentals(source, selection.derive, settings.notch_hz)
-        plan = _Plan.build(source.rate_hz, settings, name, fundamentals)
-        warnings += plan.warnings
-        if source.n_samples < plan.window_samples:
-            raise InputError(
-                f"{name}: {source.n_samples / source.rate_hz:.3f} s of data is shorter than one "
-                f"RMS window ({settings.rms_window_s:g} s); record longer or shorten the window")
-        values, info = _run_chain(source, selection, plan, settings, times, fps)
+        # samples so large that their squares overflow (1e200 in a damaged table) end as inf/NaN
+        # envelopes, refused below by name rather than warned about by numpy on the way
+        with np.errstate(over="ignore", invalid="ignore"):
+            fundamentals, mains_note = choose_fundamentals(source, selection.derive, settings.notch_hz)
+            plan = _Plan.build(source.rate_hz, settings, name, fundamentals)
+            warnings += plan.warnings
+            if source.n_samples < plan.window_samples:
+                raise InputError(
+                    f"{name}: {source.n_samples / source.rate_hz:.3f} s of data is shorter than one "
+                    f"RMS window ({settings.rms_window_s:g} s); record longer or shorten the window")
+            values, info = _run_chain(source, selection, plan, settings, times, fps)
         info["mains"] = mains_note
+        _check_envelopes_finite(values, selection.names, name)
     space = resolve_space(selection.names)
     meta: dict = {
         "source": source.source,
@@ -320,6 +324,15 @@ def _run_chain(source: RecordingSource, sel: Selection, plan: _Plan,
         interior += a > 0 and b < n
     return values, {**plan.info(), "pieces": len(groups), "interior_pieces": interior,
                     "context_samples": plan.reach}
+
+
+def _check_envelopes_finite(values: np.ndarray, names, source: str) -> None:
+    """Envelopes of finite samples are finite unless the samples are beyond any amplifier's range."""
+    bad = ~np.isfinite(values).all(axis=0)
+    if bad.any():
+        which = ", ".join(n for n, b in zip(names, bad) if b)
+        raise InputError(f"{source}: channel(s) {which} hold values too large to be sEMG in any unit "
+                         f"(their envelopes overflow); the file is damaged or not a recording")
 
 
 def _piece_envelope(block: np.ndarray, plan: _Plan, local: np.ndarray, *, at_start: bool,
