@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._blender import bpy, empty_scene
+from benchmarks.timing import REPEATS, timing_note
 from eifer_blender.blender.anim import keyframes
 from eifer_blender.blender.jobs.drive import drive
 from eifer_blender.blender.jobs.scene import save_blend
@@ -20,9 +21,6 @@ SUBSET_FRAMES = 2_000
 
 def _face_paths(face):
     return [f'key_blocks["{name}"].value' for name in ARKIT52]
-
-
-REPEATS = 3
 
 
 def _key_both_ways():
@@ -114,8 +112,7 @@ def rows():
     return [
         {"measure": "key 52 shapes x 108 000 frames: writer vs bare add + foreach_set(co)", "value": writer,
          "unit": "s", "baseline": bare, "ratio": writer / bare,
-         "note": f"median of {REPEATS}, interleaved (writer {min(times['writer']):.2f}–{max(times['writer']):.2f} s, "
-                 f"bare {min(times['bare']):.2f}–{max(times['bare']):.2f} s); same co: {same}; goal ratio <= 1.5; "
+         "note": f"{timing_note(times)}; same co: {same}; goal ratio <= 1.5; "
                  f"the writer also sets LINEAR interpolation, which the bare path leaves BEZIER"},
         {"measure": "read back 52 curves x 18 000 frames: sample_curve vs fcurve.evaluate", "value": read_s,
          "unit": "s", "baseline": evaluate_s, "ratio": evaluate_s / read_s,

@@ -12,23 +12,15 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.timing import interleaved, median, timing_note
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
-
-def _timed(fn, repeat: int = 1):
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def _floor_mesh(bpy, model, n_keys: int) -> None:
@@ -64,12 +56,16 @@ def rows() -> list[dict]:
     arrays = make_flame_arrays(**REAL_SIZES, seed=0)
     arrays["J_regressor"] = arrays["J_regressor"].toarray()  # as an .npz model holds it
     model = flame_model_from_arrays(arrays, "synthetic")
-    bpy.ops.wm.read_homefile(use_empty=True)
     n_keys = model.n_shape + model.n_expression + 9 * (model.n_joints - 1)
-    floor_s, _ = _timed(lambda: _floor_mesh(bpy, model, n_keys))
+    built = {}
+    build_times = interleaved(
+        {"floor": lambda: _floor_mesh(bpy, model, n_keys),
+         "builder": lambda: built.update(rig=flame_build.build_flame_rig(
+             model, bpy.context.scene.collection, n_shape=300, n_expression=100))},
+        setup=lambda: bpy.ops.wm.read_homefile(use_empty=True))
     bpy.ops.wm.read_homefile(use_empty=True)
-    build_s, rig = _timed(lambda: flame_build.build_flame_rig(
-        model, bpy.context.scene.collection, n_shape=300, n_expression=100))
+    rig = flame_build.build_flame_rig(model, bpy.context.scene.collection, n_shape=300, n_expression=100)
+    build_s, floor_s = median(build_times["builder"]), median(build_times["floor"])
     n_drivers = len(flame_build.rig_drivers(rig))
 
     rng = np.random.default_rng(0)
@@ -79,12 +75,14 @@ def rows() -> list[dict]:
                          jaw_pose=rng.normal(scale=0.2, size=(n_frames, 3)),
                          global_pose=rng.normal(scale=0.2, size=(n_frames, 3)),
                          eyelid=rng.random((n_frames, 2)), cam=rng.normal(size=(n_frames, 3)))
-    with tempfile.TemporaryDirectory() as folder:
-        csv = write_flame_params(params, Path(folder) / "clip.csv", layout="mmm")
-        read_s, read_back = _timed(lambda: read_flame_params(csv), repeat=2)
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 30, 1.0
-    key_s, _ = _timed(lambda: flame_keys.key_flame_params(rig, read_back))
+    with tempfile.TemporaryDirectory() as folder:
+        csv = write_flame_params(params, Path(folder) / "clip.csv", layout="mmm")
+        read_back = read_flame_params(csv)
+        key_times = interleaved({"keying": lambda: flame_keys.key_flame_params(rig, read_back),
+                                 "reading": lambda: read_flame_params(csv)})
+    key_s, read_s = median(key_times["keying"]), median(key_times["reading"])
 
     frames = iter(range(2, 2 + 20))
 
@@ -93,21 +91,22 @@ def rows() -> list[dict]:
         return rig_flame.evaluated_vertices_m(rig.mesh_obj)
 
     one_frame()  # first evaluation builds the depsgraph
-    frame_s, _ = _timed(one_frame, repeat=10)
     pose = params.pose()
-    numpy_s, _ = _timed(lambda: flame_forward(model, params.shape[5], params.expression[5],
-                                              pose[5]), repeat=10)
+    frame_times = interleaved({"depsgraph": one_frame, "numpy": lambda: flame_forward(
+        model, params.shape[5], params.expression[5], pose[5])}, repeats=10)
+    frame_s, numpy_s = median(frame_times["depsgraph"]), median(frame_times["numpy"])
     bpy.ops.wm.read_homefile(use_empty=True)
     return [
         {"measure": "build FLAME rig, 5023 v, 300 shape + 100 exp + 36 driven correctives",
          "value": build_s, "unit": "s", "baseline": floor_s, "ratio": build_s / floor_s,
          "note": f"goal <= 2 s; {n_drivers} drivers; baseline = mesh + {n_keys} shape keys "
-                 f"by foreach_set only"},
+                 f"by foreach_set only; {timing_note(build_times)}"},
         {"measure": f"one frame through the depsgraph (drivers, {n_keys} keys, skinning)",
          "value": frame_s * 1e3, "unit": "ms", "baseline": numpy_s * 1e3,
-         "ratio": frame_s / numpy_s, "note": "baseline = numpy flame_forward, one frame"},
+         "ratio": frame_s / numpy_s,
+         "note": f"baseline = numpy flame_forward, one frame; {timing_note(frame_times, 1e3, 'ms')}"},
         {"measure": f"key {n_frames} frames of MMM parameters on the rig",
          "value": key_s, "unit": "s", "baseline": read_s, "ratio": key_s / read_s,
-         "note": "includes re-placing joints for the clip's identity; baseline = reading "
-                 "the 361-column CSV"},
+         "note": f"includes re-placing joints for the clip's identity; baseline = reading "
+                 f"the 361-column CSV; {timing_note(key_times)}"},
     ]

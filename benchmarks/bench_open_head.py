@@ -1,7 +1,6 @@
 """Adding the open head: the foreach_set builder against per-vertex Python assignment."""
-import time
-
 from benchmarks._blender import bpy, empty_scene
+from benchmarks.timing import interleaved, median, timing_note
 from eifer_blender.blender.rigs.openhead import build_open_head
 from eifer_blender.core.heads.openhead import load_open_head
 
@@ -15,19 +14,8 @@ def _naive_shape_keys(obj, head):
             block.data[i].co = co
 
 
-def _best_of(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        empty_scene()
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def rows():
     head = load_open_head()
-    fast = _best_of(lambda: build_open_head(bpy.context.scene.collection), 5)
 
     def naive():
         obj = build_open_head(bpy.context.scene.collection)
@@ -35,10 +23,13 @@ def rows():
         obj.shape_key_add(name="Basis", from_mix=False)
         _naive_shape_keys(obj, head)
 
-    naive_time = _best_of(naive, 1)
+    times = interleaved({"builder": lambda: build_open_head(bpy.context.scene.collection), "per-vertex": naive},
+                        setup=empty_scene)
+    fast, slow = median(times["builder"]), median(times["per-vertex"])
     return [{
         "measure": "add open head (4 777 vertices, 52 keys)",
         "value": fast * 1e3, "unit": "ms",
-        "baseline": naive_time * 1e3, "ratio": naive_time / fast,
-        "note": "baseline: same head, keys set by a per-vertex Python loop",
+        "baseline": slow * 1e3, "ratio": slow / fast,
+        "note": f"baseline: same head, keys set by a per-vertex Python loop; "
+                f"{timing_note(times, 1e3, 'ms')}",
     }]

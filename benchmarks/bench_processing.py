@@ -31,7 +31,6 @@ LAB_RATE_HZ = 2000.0
 FPS = 30.0
 HOUR_S = 3600.0
 SLICE_S = 300.0
-REPEATS = 3
 BANK_S = 10.0  # the synthetic input repeats every 10 s (bursts, hum and offsets included)
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,6 +152,9 @@ def _ours_on(bank: np.ndarray, names: list[str], seconds: float) -> tuple[float,
 def _beside_scipy() -> dict:
     """Ours and the scipy chain on the same 5 minutes, in this process, interleaved, REPEATS each;
     their outputs compared away from the ends (where the two pad differently)."""
+    from benchmarks.timing import (
+        REPEATS,  # here: the children run this file as a script
+    )
     bank, names = _bank()
     data = _TimedSource(bank, SLICE_S)(0, int(SLICE_S * RATE_HZ))  # in memory for scipy (not timed)
     times = {"ours": [], "scipy": []}
@@ -208,11 +210,9 @@ def _default_rows() -> list[dict]:
     return out
 
 
-def _spread(times: list[float]) -> str:
-    return f"{min(times):.2f}–{max(times):.2f} s"
-
-
 def rows() -> list[dict]:
+    from benchmarks.timing import timing_note
+
     beside = _beside_scipy()
     ours = _run_child("eifer-44")
     scipy_peak = _run_child("scipy")
@@ -222,8 +222,8 @@ def rows() -> list[dict]:
     return [
         {"measure": f"process {SLICE_S / 60:g} min x 44 mono ch x 4096 Hz: ours vs equal-spec scipy",
          "value": ours_s, "unit": "s", "baseline": scipy_s, "ratio": scipy_s / ours_s,
-         "note": f"ratio = speed-up; median of {REPEATS}, same process, interleaved (ours "
-                 f"{_spread(beside['ours'])}, scipy {_spread(beside['scipy'])}); same filters, whole "
+         "note": f"ratio = speed-up; same process, {timing_note({'ours': beside['ours'], 'scipy': beside['scipy']})}; "
+                 f"same filters, whole "
                  f"array in memory for scipy; outputs: largest relative difference "
                  f"{beside['max_rel']:.1e} away from the ends (tolerance 1e-6)"},
         {"measure": f"process {shape}, time", "value": ours["process_s"], "unit": "s",
