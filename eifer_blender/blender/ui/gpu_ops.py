@@ -58,20 +58,24 @@ class EIFER_OT_install_gpu_runtime(bpy.types.Operator):
     version: bpy.props.StringProperty(name="onnxruntime-gpu version",
                                       description="Empty: 1.26.0 on Linux, 1.20.2 on Windows")
 
-    def _refuse_offline(self, plan) -> set:
-        self.report({"ERROR"}, "Online access is off (Preferences → System → Network → Allow Online Access), "
-                               "so nothing was downloaded. To install it yourself, run: "
-                               + plan.command_text(sys.executable))
-        return {"CANCELLED"}
-
-    def invoke(self, context, event):
+    def _plan_if_online(self):
+        """The install plan, or None after saying why nothing can be downloaded (this module is
+        imported by the preferences, so it reports its errors itself rather than through .reporting)."""
         try:
             plan = current_plan(self.version)
         except EiferError as exc:
             self.report({"ERROR"}, str(exc))
+            return None
+        if online_access():
+            return plan
+        self.report({"ERROR"}, "Online access is off (Preferences → System → Network → Allow Online Access), "
+                               "so nothing was downloaded. To install it yourself, run: "
+                               + plan.command_text(sys.executable))
+        return None
+
+    def invoke(self, context, event):
+        if self._plan_if_online() is None:
             return {"CANCELLED"}
-        if not online_access():
-            return self._refuse_offline(plan)
         self.confirm = True  # the dialog's button confirms
         return context.window_manager.invoke_props_dialog(self, width=560, confirm_text="Download and Install")
 
@@ -82,13 +86,9 @@ class EIFER_OT_install_gpu_runtime(bpy.types.Operator):
             self.layout.label(text=str(exc), icon="ERROR")
 
     def execute(self, context):
-        try:
-            plan = current_plan(self.version)
-        except EiferError as exc:
-            self.report({"ERROR"}, str(exc))
+        plan = self._plan_if_online()
+        if plan is None:
             return {"CANCELLED"}
-        if not online_access():
-            return self._refuse_offline(plan)
         if not self.confirm:
             self.report({"INFO"}, "GPU runtime plan (nothing installed; confirm in the dialog or pass "
                                   "confirm=True): " + "; ".join(plan.describe())
