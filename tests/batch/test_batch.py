@@ -163,7 +163,7 @@ def test_render_one_item_small(dataset, tmp_path, capsys):
     assert code == 0, printed
     folder = tmp_path / "sub-04_task-faces_emg"
     assert (folder / "video.mp4").stat().st_size > 0 and (folder / "driven.blend").is_file()
-    assert "[1/1] done" in printed and "render" in printed
+    assert "[1/1] " + "#" * 20 + " done" in printed and "render" in printed
     row = _data_lines(tmp_path / "summary.csv")
     assert row[0].split(",")[4:6] == ["drive_s", "render_s"] and row[1].split(",")[7] == "5"  # frames keyed
 

@@ -49,15 +49,18 @@ def plan(inputs, out, jobs=("process", "drive"), options: BatchOptions | None = 
             for r in find_recordings(inputs, out)]
 
 
-def progress_line(index: int, total: int, result: ItemResult) -> str:
-    """``[3/8] done     sub-01/emg/sub-01_task-faces_emg  process 2.9 s, drive 3.4 s``."""
-    width = len(str(total))
+def progress_line(index: int, total: int, result: ItemResult, width: int = 20) -> str:
+    """``[3/8] #######............. done     sub-01/emg/sub-01_task-faces_emg  process 2.9 s, drive 3.4 s``:
+    one line per finished item, a bar of the share done, so it reads the same in a terminal and a log."""
+    digits = len(str(total))
+    filled = round(width * index / total) if total else width
     detail = ", ".join(f"{job} {s:.1f} s" for job, s in result.timings_s.items())
     if result.status == "failed":
         detail = result.error + (f" (after {result.attempts} attempts)" if result.attempts > 1 else "")
     elif result.status == "skipped":
         detail = "outputs current"
-    return f"[{index:>{width}}/{total}] {result.status:<8} {result.name}  {detail}".rstrip()
+    return (f"[{index:>{digits}}/{total}] {'#' * filled}{'.' * (width - filled)} {result.status:<8} "
+            f"{result.name}  {detail}").rstrip()
 
 
 def run(inputs, out, *, jobs=("process", "drive"), engine: str = "local", workers: int | None = None,
