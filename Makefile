@@ -7,11 +7,13 @@ OUT    ?= out/demo
 
 .PHONY: venv demo test suite bench build zips matrix lock clean
 
-# Create or refresh the local virtual environment whenever requirements.txt changes.
-$(STAMP): requirements.txt
+# Create or refresh the local virtual environment whenever requirements.txt or pyproject.toml
+# changes; the project itself goes in editable, so `.venv/bin/eifer` runs from any folder.
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -1,7 +1,9 @@
 """The headless contract: `python -m eifer_blender …` and Blender's `--command eifer …` share one CLI."""
 import importlib
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import EXTENSION_MODULE, REPO_ROOT
 
@@ -45,3 +47,14 @@ def test_drive_then_infer_then_render_headless(tmp_path):
     assert (tmp_path / "f.png").stat().st_size > 1000
     bad = _run_module("render", "--blend", str(blend), "--out", str(tmp_path / "f.gif"))
     assert bad.returncode == 3 and "mp4" in bad.stderr
+
+
+def test_the_installed_eifer_command_runs_from_any_folder(tmp_path):
+    """``make`` installs the project into the virtual environment (editable), so the ``eifer`` script
+    and ``python -m eifer_blender`` work outside the repository."""
+    script = Path(sys.executable).parent / "eifer"
+    assert script.is_file(), f"{script} is missing: the project is not installed (make venv installs it)"
+    for command in ([str(script), "--help"], [sys.executable, "-m", "eifer_blender", "--help"]):
+        done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                              env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+        assert done.returncode == 0 and "usage: eifer" in done.stdout, done.stderr
