@@ -78,3 +78,22 @@ def test_exported_curves_read_back_as_the_imported_envelopes(blender, recording_
     levels = {"CSV": np.inf, "EDF": 65535, "BDF": 16777215}[file_format]
     quantum = np.ptp(keyed.values, axis=0) / levels
     assert np.all(np.abs(back.values - keyed.values) <= quantum + 1e-6 * np.abs(keyed.values) + 1e-9)
+
+
+def test_export_works_right_after_import_and_names_follow_the_format(blender, recording_path, tmp_path):
+    """Import leaves the head selected: Export EMG Curves still finds the recording, and the file
+    browser's name follows the chosen format (``env.csv`` → ``env.edf``, not ``env.csv.edf``)."""
+    assert bpy.ops.eifer.add_open_head() == {"FINISHED"}
+    assert bpy.ops.eifer.import_emg(filepath=str(recording_path)) == {"FINISHED"}
+    head = bpy.data.objects["OpenHead"]
+    bpy.context.view_layer.objects.active = head
+    assert bpy.ops.eifer.export_envelopes.poll()
+    assert bpy.ops.eifer.export_envelopes(filepath=str(tmp_path / "env.csv"), file_format="EDF") == {"FINISHED"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["env.edf"]
+    reporting = _ext("blender.ui.reporting")
+    export = _ext("blender.jobs.export")
+    chooser = type("Chooser", (), {"filepath": str(tmp_path / "env.csv"), "file_format": "EDF"})()
+    assert reporting.match_format_suffix(chooser, export.EXPORT_SUFFIXES) and chooser.filepath.endswith("env.edf")
+    chooser.file_format = "CSV"
+    assert reporting.match_format_suffix(chooser, export.EXPORT_SUFFIXES) and chooser.filepath.endswith("env.csv")
+    assert not reporting.match_format_suffix(chooser, export.EXPORT_SUFFIXES)

@@ -9,15 +9,16 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 from ...core.expression.spaces import ARKIT52
 from ..anim import emg_object, keyframes
 from ..jobs.drive import drive
-from ..jobs.export import export_curves
+from ..jobs.export import EXPORT_SUFFIXES, export_curves
 from ..jobs.import_emg import import_emg
 from ..rigs.arkit import arkit_binding
 from .reporting import (
-    mains_setting,
-    recording_options,
     NeedsFace,
     Progress,
+    mains_setting,
+    match_format_suffix,
     provider_preference,
+    recording_options,
     reports_input_errors,
     shape_mapping,
 )
@@ -143,6 +144,15 @@ class EIFER_OT_refresh_mapping(NeedsFace, bpy.types.Operator):
         return {"FINISHED"}
 
 
+def _emg_object_to_export(context):
+    """The active object when it is an EMG object, else the sidebar's recording: Export works right
+    after Import, whatever is selected."""
+    obj = context.active_object
+    if obj is not None and emg_object.CHANNELS_KEY in obj:
+        return obj
+    return context.scene.eifer.recording
+
+
 class EIFER_OT_export_envelopes(bpy.types.Operator, ExportHelper):
     """Export the EMG object's curves as CSV (frames × channels), EDF or BDF"""
 
@@ -155,12 +165,14 @@ class EIFER_OT_export_envelopes(bpy.types.Operator, ExportHelper):
 
     @classmethod
     def poll(cls, context):
-        obj = context.active_object
-        return obj is not None and emg_object.CHANNELS_KEY in obj
+        return _emg_object_to_export(context) is not None
+
+    def check(self, context):
+        return match_format_suffix(self, EXPORT_SUFFIXES)
 
     @reports_input_errors
     def execute(self, context):
-        path = export_curves(context.active_object, bpy.path.abspath(self.filepath), self.file_format)
+        path = export_curves(_emg_object_to_export(context), bpy.path.abspath(self.filepath), self.file_format)
         self.report({"INFO"}, f"Wrote {path}")
         return {"FINISHED"}
 

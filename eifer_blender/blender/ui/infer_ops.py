@@ -14,6 +14,7 @@ from ..jobs.infer import infer_muscles
 from .reporting import (
     NeedsFace,
     Progress,
+    match_format_suffix,
     provider_preference,
     reports_input_errors,
     shape_mapping,
@@ -159,13 +160,7 @@ class EIFER_OT_export_muscles(bpy.types.Operator, ExportHelper):
         return settings.inferred is not None or settings.recording is not None
 
     def check(self, context):
-        stem = str(Path(self.filepath).with_suffix("")) if Path(self.filepath).suffix.lower() in (
-            ".csv", ".edf", ".bdf") else self.filepath
-        wanted = stem + EXPORT_SUFFIXES[self.file_format]
-        if wanted != self.filepath:
-            self.filepath = wanted
-            return True
-        return False
+        return match_format_suffix(self, EXPORT_SUFFIXES)
 
     @reports_input_errors
     def execute(self, context):

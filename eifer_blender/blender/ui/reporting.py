@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import bpy
 
@@ -79,3 +80,16 @@ def mains_setting(settings, *, driving: bool):
     if settings.mains_hz == "AUTO":
         return (50.0,) if driving else "auto"
     return (float(settings.mains_hz),)
+
+
+def match_format_suffix(operator, suffixes: dict[str, str]) -> bool:
+    """File-browser ``check``: give ``operator.filepath`` the suffix of its ``file_format`` (a
+    ``.csv`` name becomes ``.edf`` when EDF is chosen, not ``.csv.edf``); True when it changed."""
+    path = Path(operator.filepath)
+    known = {suffix for suffix in suffixes.values() if suffix}
+    stem = str(path.with_suffix("")) if path.suffix.lower() in known else operator.filepath
+    wanted = stem + suffixes[operator.file_format]
+    if wanted == operator.filepath:
+        return False
+    operator.filepath = wanted
+    return True
