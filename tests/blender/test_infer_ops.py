@@ -1,6 +1,7 @@
 """Infer Muscles / Compare EMG / Toggle Heatmap / Export Muscles operators, panels, and the
 ``infer-muscles`` and ``compare`` commands, in a real Blender with real ONNX models."""
 import importlib
+from pathlib import Path
 
 import bpy
 import mne
@@ -98,10 +99,16 @@ def test_compare_operator_fills_the_table_and_writes_files(scene, animated_head,
     assert rows["Zyg_L"]["spearman"] == pytest.approx(
         next(r.spearman for r in settings.compare_rows if r.name == "Zyg_L"), rel=1e-4)
     assert (tmp_path / "cmp").is_dir() and settings.compare_png.endswith(".png")
-    # the default (empty) in a file never saved: Blender's temp folder, not the working directory
+    # the default (empty) is next to the .blend; in a file never saved it is refused, nothing changed
     settings.compare_output = ""
+    written = settings.compare_csv
+    with pytest.raises(RuntimeError, match="not saved yet.*Output Folder"):
+        bpy.ops.eifer.compare_emg()
+    assert settings.compare_csv == written
+    (tmp_path / "saved").mkdir()
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "saved" / "scene.blend"))
     assert bpy.ops.eifer.compare_emg() == {"FINISHED"}
-    assert settings.compare_csv.startswith(bpy.app.tempdir)
+    assert Path(settings.compare_csv).parent == tmp_path / "saved" and Path(settings.compare_csv).is_file()
 
 
 @pytest.mark.parametrize("file_format", ["CSV", "EDF", "BDF", "BIDS"])

@@ -31,10 +31,11 @@ def _abspath(path: str) -> str | None:
 
 
 def _output_folder(path: str) -> Path:
-    """A folder setting as an absolute path: empty = next to the .blend (the temp folder while the
-    file is unsaved); blend-relative ("//…") in an unsaved file lands in the temp folder too."""
+    """A folder setting as an absolute path: empty = next to the .blend. In a file never saved an
+    empty or blend-relative ("//…") folder has no place users keep: refused, saying what to do."""
     if not bpy.data.filepath and (not path or path.startswith("//")):
-        return Path(bpy.app.tempdir) / path.lstrip("/")
+        raise EiferError("this .blend is not saved yet, so there is no folder next to it: save the file, "
+                         "or set Output Folder to a folder of your own")
     return Path(bpy.path.abspath(path or "//"))
 
 

@@ -3,7 +3,6 @@
 Face, EMG Recording, Drive (with Shape Mapping), Muscles, Compare, FLAME. Panels only draw: each
 button is an operator of ``*_ops``.
 """
-from pathlib import Path
 
 import bpy
 
@@ -181,7 +180,8 @@ class EIFER_PT_compare(_EiferPanel, bpy.types.Panel):
         if len(settings.compare_rows):
             layout.label(text=settings.compare_summary)
             layout.template_list("EIFER_UL_compare", "", settings, "compare_rows", settings, "compare_index", rows=6)
-            layout.label(text=f"CSV: {Path(settings.compare_csv).name}  PNG: {Path(settings.compare_png).name}")
+            layout.label(text=f"CSV: {settings.compare_csv}")  # whole paths: where to find them
+            layout.label(text=f"PNG: {settings.compare_png}")
 
 
 class EIFER_PT_flame(_EiferPanel, bpy.types.Panel):

@@ -115,8 +115,8 @@ class EiferSceneSettings(bpy.types.PropertyGroup):
         description="The EMG object (inferred or recorded) whose activity the heatmap shows")
     compare_output: bpy.props.StringProperty(
         name="Output Folder", subtype="DIR_PATH", default="",
-        description="Where Compare writes its CSV table and PNG plot (empty: next to the .blend, or the "
-                    "temp folder while the file is unsaved)")
+        description="Where Compare writes its CSV table and PNG plot (empty: next to the .blend; an "
+                    "unsaved file needs a folder here)")
     compare_scaling: bpy.props.EnumProperty(
         name="Scaling", default="AUTO", items=[
             ("AUTO", "Auto", "Percentile scaling when the units differ (µV against normalised), else none"),
