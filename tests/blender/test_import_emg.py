@@ -85,6 +85,8 @@ def test_export_works_right_after_import_and_names_follow_the_format(blender, re
     browser's name follows the chosen format (``env.csv`` → ``env.edf``, not ``env.csv.edf``)."""
     assert bpy.ops.eifer.add_open_head() == {"FINISHED"}
     assert bpy.ops.eifer.import_emg(filepath=str(recording_path)) == {"FINISHED"}
+    recording = bpy.context.scene.eifer.recording
+    assert recording.animation_data.action.name == recording.name == f"EMG {recording_path.stem}"  # not "EMG EMG …"
     head = bpy.data.objects["OpenHead"]
     bpy.context.view_layer.objects.active = head
     assert bpy.ops.eifer.export_envelopes.poll()

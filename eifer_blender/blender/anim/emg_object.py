@@ -69,7 +69,7 @@ def write_emg_object(scene, track: MuscleTrack, *, name: str, kind: str, source:
         obj[prop] = float(first)
         obj.id_properties_ui(prop).update(description=f"{name_} ({track.units})")
         paths.append(f'["{bpy.utils.escape_identifier(prop)}"]')
-    _, bag = keyframes.new_action(obj, f"EMG {name}")
+    _, bag = keyframes.new_action(obj, name)  # the object's name already says EMG
     frames = start_frame + np.arange(track.n_frames, dtype=np.float64)
     keyframes.write_curves(bag, paths, frames, track.values, group="EMG")
     return obj
