@@ -58,3 +58,24 @@ def test_the_installed_eifer_command_runs_from_any_folder(tmp_path):
         done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120,
                               env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
         assert done.returncode == 0 and "usage: eifer" in done.stdout, done.stderr
+
+
+def test_batch_render_script_tells_done_skipped_refused(tmp_path):
+    """examples/scripts/batch_render.sh: an up-to-date video is skipped, a bad recording refused (exit 3)."""
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    fresh = tmp_path / "fresh.edf"
+    fresh.write_bytes(b"0       not an EDF")
+    time.sleep(0.01)
+    (out / "fresh.mp4").write_bytes(b"rendered before")  # newer than its recording
+    bad = tmp_path / "bad.edf"
+    bad.write_bytes(b"0       not an EDF")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(["bash", str(REPO_ROOT / "examples" / "scripts" / "batch_render.sh"), str(out),
+                           str(fresh), str(bad)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"skipped {fresh}" in done.stdout and f"refused {bad}" in done.stdout, done.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["fresh.mp4"]  # nothing written for the refused one
