@@ -72,7 +72,8 @@ def test_batch_render_script_tells_done_skipped_refused(tmp_path):
     (out / "fresh.mp4").write_bytes(b"rendered before")  # newer than its recording
     bad = tmp_path / "bad.edf"
     bad.write_bytes(b"0       not an EDF")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # the environment's eifer, and no Blender that a machine may have on its PATH
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])}
     env.pop("PYTHONPATH", None)
     done = subprocess.run(["bash", str(REPO_ROOT / "examples" / "scripts" / "batch_render.sh"), str(out),
                            str(fresh), str(bad)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
