@@ -10,9 +10,17 @@ mkdir -p "$out"
 if command -v blender >/dev/null; then eifer=(blender -b --command eifer)
 elif command -v eifer >/dev/null; then eifer=(eifer)
 else eifer=(python -m eifer_blender); fi
-status=0
+status=0  # 1 if any failed, else 3 if any was refused
+declare -A seen
 for recording in "$@"; do
   name=$(basename "${recording%.*}")
+  if [ ! -f "$recording" ]; then
+    echo "refused $recording (no such file)"; [ $status -eq 0 ] && status=3; continue
+  fi
+  if [ -n "${seen[$name]:-}" ]; then  # one output name per recording
+    echo "refused $recording (same name as ${seen[$name]}: rename one)"; [ $status -eq 0 ] && status=3; continue
+  fi
+  seen[$name]=$recording
   if [ "$out/$name.mp4" -nt "$recording" ]; then
     echo "skipped $recording (its video is up to date)"; continue
   fi
@@ -21,8 +29,8 @@ for recording in "$@"; do
   code=$?
   case $code in
     0) echo "done    $recording" ;;
-    3) echo "refused $recording (bad input: see the message above)"; status=3 ;;
-    *) echo "failed  $recording (exit $code)"; [ $status -eq 0 ] && status=1 ;;
+    3) echo "refused $recording (bad input: see the message above)"; [ $status -eq 0 ] && status=3 ;;
+    *) echo "failed  $recording (exit $code)"; status=1 ;;
   esac
 done
 exit $status

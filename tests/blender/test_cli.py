@@ -1,6 +1,7 @@
 """The headless contract: `python -m eifer_blender …` and Blender's `--command eifer …` share one CLI."""
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,22 +62,28 @@ def test_the_installed_eifer_command_runs_from_any_folder(tmp_path):
 
 
 def test_batch_render_script_tells_done_skipped_refused(tmp_path):
-    """examples/scripts/batch_render.sh: an up-to-date video is skipped, a bad recording refused (exit 3)."""
-    import time
-
+    """examples/scripts/batch_render.sh: an up-to-date video is skipped, a bad or missing recording
+    refused (exit 3), nothing written for them."""
     out = tmp_path / "out"
     out.mkdir()
-    fresh = tmp_path / "fresh.edf"
-    fresh.write_bytes(b"0       not an EDF")
-    time.sleep(0.01)
-    (out / "fresh.mp4").write_bytes(b"rendered before")  # newer than its recording
-    bad = tmp_path / "bad.edf"
-    bad.write_bytes(b"0       not an EDF")
-    # the environment's eifer, and no Blender that a machine may have on its PATH
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])}
-    env.pop("PYTHONPATH", None)
-    done = subprocess.run(["bash", str(REPO_ROOT / "examples" / "scripts" / "batch_render.sh"), str(out),
-                           str(fresh), str(bad)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    fresh, bad = tmp_path / "fresh.edf", tmp_path / "bad.edf"
+    for path in (fresh, bad):
+        path.write_bytes(b"0       not an EDF")
+    (out / "fresh.mp4").write_bytes(b"rendered before")
+    os.utime(fresh, (1_000_000_000, 1_000_000_000))  # the video is newer than its recording
+    # only the environment's eifer and the shell tools: no Blender a machine may have on its PATH
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("basename", "mkdir"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    (tools / "eifer").symlink_to(Path(sys.executable).parent / "eifer")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PATH"] = str(tools)
+    missing = tmp_path / "missing.edf"
+    done = subprocess.run([shutil.which("bash"), str(REPO_ROOT / "examples" / "scripts" / "batch_render.sh"),
+                           str(out), str(fresh), str(bad), str(missing)],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert done.returncode == 3, done.stdout + done.stderr
-    assert f"skipped {fresh}" in done.stdout and f"refused {bad}" in done.stdout, done.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["fresh.mp4"]  # nothing written for the refused one
+    for line in (f"skipped {fresh}", f"refused {bad}", f"refused {missing} (no such file)"):
+        assert line in done.stdout, done.stdout + done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["fresh.mp4"]

@@ -6,6 +6,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import bpy
@@ -32,6 +33,9 @@ NOT_RUNNABLE = {
                                                                         "may not be shipped",
     ("docs/install.md", "python3.11 -m pip install --target"): "downloads about 2 GB from PyPI",
     ("docs/install.md", "make zips"): "downloads the wheels and takes minutes (make test runs it)",
+    ("docs/install.md", "blender --command extension install-file"): "needs a Blender executable, not bpy (the "
+                                                                     "smoke matrix installs the zip with "
+                                                                     "package_install_files)",
 }
 
 
@@ -39,8 +43,9 @@ def _blocks():
     """(document, first line, code) of every fenced code block."""
     for document in DOCUMENTS:
         text = document.read_text(encoding="utf-8")
-        for match in re.finditer(r"^```\w+\n(.*?)^```", text, flags=re.S | re.M):
-            yield str(document.relative_to(README.parent)), match.group(1).splitlines()[0], match.group(1)
+        for match in re.finditer(r"^([ \t]*)```\w+\n(.*?)^\1```", text, flags=re.S | re.M):
+            code = textwrap.dedent(match.group(2))  # a block inside a list item is indented
+            yield str(document.relative_to(README.parent)), code.splitlines()[0], code
 
 
 def _block(document: str, first_line: str) -> str:

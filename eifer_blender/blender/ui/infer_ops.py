@@ -84,9 +84,10 @@ and write a CSV table and a PNG plot"""
 
     def execute(self, context):
         scene, settings = context.scene, context.scene.eifer
-        folder = _output_folder(settings.compare_output)
         stem = bpy.path.clean_name(f"{settings.recording.name}_vs_{settings.inferred.name}")
+        folder = settings.compare_output
         try:
+            folder = _output_folder(settings.compare_output)
             report = compare_emg(settings.recording, settings.inferred, scaling=settings.compare_scaling.lower(),
                                  csv_path=folder / f"{stem}.csv", png_path=folder / f"{stem}.png", scene=scene)
         except EiferError as exc:
