@@ -10,18 +10,13 @@ Each recording: 20 s of the emotions protocol at 2048 Hz, 22 channels (``simulat
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
+
+from benchmarks.timing import timed
 
 N_RECORDINGS = 8
 DURATION_S = 20.0
 JOBS = "process,drive"
-
-
-def _timed(fn):
-    started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
 
 
 def _recordings(folder: Path) -> None:
@@ -42,14 +37,14 @@ def rows() -> list[dict]:
         (tmp / "in").mkdir()
         _recordings(tmp / "in")
         specs = batch.plan(tmp / "in", tmp / "sequential", JOBS)
-        sequential_s, results = _timed(lambda: [batch.run_item(spec) for spec in specs])
+        sequential_s, results = timed(lambda: [batch.run_item(spec) for spec in specs])
         assert all(r.status == "done" for r in results), [r.error for r in results]
-        local_s, local = _timed(lambda: batch.run(tmp / "in", tmp / "local", jobs=JOBS, progress=None))
+        local_s, local = timed(lambda: batch.run(tmp / "in", tmp / "local", jobs=JOBS, progress=None))
         assert all(r.status == "done" for r in local), [r.error for r in local]
         from distributed import LocalCluster
 
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-            dask_s, on_dask = _timed(lambda: batch.run(tmp / "in", tmp / "dask", jobs=JOBS, engine="dask",
+            dask_s, on_dask = timed(lambda: batch.run(tmp / "in", tmp / "dask", jobs=JOBS, engine="dask",
                                                        scheduler=cluster.scheduler_address, progress=None))
         assert all(r.status == "done" for r in on_dask), [r.error for r in on_dask]
     items = f"{N_RECORDINGS} recordings x {DURATION_S:g} s, jobs {JOBS}"

@@ -24,6 +24,13 @@ def interleaved(candidates: dict[str, Callable[[], object]], repeats: int = REPE
     return times
 
 
+def timed(run: Callable[[], object]) -> tuple[float, object]:
+    """Seconds of one run of ``run``, and what it returned (for rows that run once)."""
+    started = time.perf_counter()
+    result = run()
+    return time.perf_counter() - started, result
+
+
 def median(times: list[float]) -> float:
     return float(np.median(times))
 
