@@ -32,6 +32,13 @@ def _folder_for(path: Path) -> Path:
     return folder
 
 
+def _umask() -> int:
+    """This process's umask (reading it means setting it: set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_file(path: str | Path) -> Iterator[Path]:
     """A temporary path with ``path``'s suffix, beside it, renamed onto ``path`` when the block ends.
@@ -48,6 +55,9 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
+        # mkstemp makes the file private (0600); the output gets the mode any new file of the user
+        # would (or the mode of the file it replaces)
+        os.chmod(temporary, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
