@@ -6,7 +6,8 @@ Prints EIFER's metrics (MSE, RMSE, SMAPE, Spearman rho) per output and their med
 ONNX model (default: the config's ``[output] onnx``, run through the add-on's own runtime,
 ``eifer_blender.core.network``) and for ridge regression fitted on the same training split with
 the same input window. Metrics pool all frames of all test clips; "rho active" is Spearman rho
-over the frames where the truth is active. ``--oracle`` adds reference scores from the
+over the frames where the truth is active. :func:`evaluate_clips` scores instead as EIFER does,
+per ~6 s event-centred clip and per output (``eifer_blender.core.analysis.clips``). ``--oracle`` adds reference scores from the
 simulator's hidden ground truth; ``--markdown`` prints the table as the model cards show it.
 """
 from __future__ import annotations
@@ -20,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eifer_blender.core.analysis import clips as clip_metrics
 from eifer_blender.core.analysis.metrics import MetricTable, score, spearman
 from eifer_blender.core.analysis.plots import pyplot, save_figure
+from eifer_blender.core.envelopes import process_recording
 from eifer_blender.core.errors import EiferError
 from eifer_blender.core.expression.spaces import ARKIT52, ARKIT_OBSERVABLE
 from eifer_blender.core.network import Model, load_model
@@ -185,6 +188,98 @@ def spearman_active(pred: np.ndarray, true: np.ndarray, threshold: float | None)
     return rho
 
 
+# ------------------------------------------------------------------------- per-clip evaluation
+def scored_events(annotations) -> list:
+    """The expression events of a session: every annotation but ``blink`` and ``artefact/...``."""
+    return [a for a in annotations if a.description != "blink" and not a.description.startswith("artefact/")]
+
+
+def evaluate_clips(predict, sessions, outputs, fps: float, *, length_s: float = clip_metrics.CLIP_LENGTH_S,
+                   threshold: float = clip_metrics.RELEVANT_THRESHOLD, floor: float = clip_metrics.REST_FLOOR,
+                   envelopes_of=None, truth_of=None, rng: np.random.Generator | None = None) -> dict:
+    """Score ``predict`` as EIFER does: per event-centred clip and per output, then medians.
+
+    Parameters
+    ----------
+    predict : callable
+        Envelopes (a MuscleTrack) → prediction (frames, outputs), columns in ``outputs`` order:
+        a network, the ridge baseline, ``clip_metrics.mean_face_baseline(...)``, a simulator.
+    sessions : iterable
+        Objects with ``.recording``, ``.arkit`` (the truth, an ExpressionTrack at ``fps``) and
+        ``.annotations`` (``Annotation``), e.g. simulated sessions.
+    outputs : sequence of str
+        The truth's channels to score, in the prediction's column order.
+    fps : float
+        Frame rate of envelopes, prediction and truth.
+    length_s, threshold, floor
+        Clip length; the level at which an output is relevant in a clip (and an onset); the
+        rest floor of the floored reading and the peak ratio.
+    envelopes_of, truth_of : callable, optional
+        session → MuscleTrack / Track; default ``process_recording(session.recording, fps)``
+        and ``session.arkit``.
+    rng : numpy Generator, optional
+        When given, also score the random-amplitude control of each prediction.
+
+    Returns
+    -------
+    dict
+        ``names``; ``clips``: (session index, frame slice) per clip; ``scores``: {name: (clips,
+        outputs)}: ``spearman``, ``smape``, ``rmse``, ``peak_ratio``, ``spearman_floored`` (ρ of
+        prediction and truth both floored at ``floor``) and, with ``rng``,
+        ``spearman_floored_control``; ``relevant`` (clips, outputs); ``summary``: per-output
+        median, quartiles and clip count over relevant clips; ``medians``: {name: median over
+        outputs}; ``onset_f1`` per output and ``median_onset_f1``. Onsets are counted over each
+        whole session and the counts summed over sessions, so overlapping clips do not count
+        an onset twice. Prediction and truth are cut to the frames they share; clips are
+        centred on the centres of the scored events (:func:`scored_events`).
+    """
+    outputs = tuple(outputs)
+    envelopes_of = envelopes_of or (lambda session: process_recording(session.recording, fps))
+    truth_of = truth_of or (lambda session: session.arkit)
+    clips, relevant, counts = [], [], np.zeros((3, len(outputs)), dtype=int)
+    scores: dict[str, list] = {}
+    for index, session in enumerate(sessions):
+        truth_track = truth_of(session)
+        if abs(float(truth_track.fps) - float(fps)) > 1e-9:
+            raise EiferError(f"session {index}: the truth runs at {truth_track.fps} fps, not {fps}; resample it first")
+        truth = truth_track.select(outputs).values.astype(np.float64)
+        pred = np.asarray(predict(envelopes_of(session)), dtype=np.float64)
+        if pred.ndim != 2 or pred.shape[1] != len(outputs):
+            raise EiferError(f"session {index}: the prediction has shape {pred.shape}, "
+                             f"expected (frames, {len(outputs)} outputs)")
+        n = min(len(pred), len(truth))
+        pred, truth = pred[:n], truth[:n]
+        events = scored_events(session.annotations)
+        session_clips = clip_metrics.event_clips(
+            clip_metrics.event_centres_s([a.onset_s for a in events], [a.duration_s for a in events]),
+            n, fps, length_s)
+        counts += np.stack(clip_metrics.onset_counts(pred, truth, fps, threshold))
+        if not session_clips:
+            continue
+        per_clip = clip_metrics.per_clip_scores(pred, truth, session_clips, floor)
+        per_clip["spearman_floored"] = clip_metrics.per_clip_scores(
+            clip_metrics.floored(pred, floor), clip_metrics.floored(truth, floor), session_clips)["spearman"]
+        if rng is not None:
+            control = clip_metrics.random_amplitude_control(pred, threshold, rng, floor)
+            per_clip["spearman_floored_control"] = clip_metrics.per_clip_scores(
+                control, clip_metrics.floored(truth, floor), session_clips)["spearman"]
+        for name, values in per_clip.items():
+            scores.setdefault(name, []).append(values)
+        relevant.append(clip_metrics.relevant_mask(truth, session_clips, threshold))
+        clips += [(index, clip) for clip in session_clips]
+    if not clips:
+        raise EiferError("no event clips to score: the sessions have no expression events "
+                         f"that leave at least half of a {length_s} s clip inside the recording")
+    stacked = {name: np.concatenate(values) for name, values in scores.items()}
+    relevant_all = np.concatenate(relevant)
+    summary = clip_metrics.summarise(stacked, relevant_all)
+    onset_f1 = clip_metrics.f1_from_counts(*counts)
+    return {"names": outputs, "clips": clips, "scores": stacked, "relevant": relevant_all,
+            "summary": summary,
+            "medians": {name: clip_metrics.median_over_outputs(s["median"]) for name, s in summary.items()},
+            "onset_f1": onset_f1, "median_onset_f1": clip_metrics.median_over_outputs(onset_f1)}
+
+
 def oracle_scores(config: dict, dataset: DataSet, split: str = "test", fit_split: str = "val") -> dict:
     """Reference scores from the simulator's hidden ground truth (simulated data only).
 
@@ -209,7 +304,7 @@ def oracle_scores(config: dict, dataset: DataSet, split: str = "test", fit_split
     if config["data"].get("source", "simulated") != "simulated":
         raise EiferError("the oracle needs simulated data (it uses the true activations)")
     settings = data_settings(config["data"])
-    input_names, output_names = channel_names(config, dataset)
+    _, output_names = channel_names(config, dataset)
 
     def sessions(split_name):
         for clip in dataset.clips_of(split_name):
@@ -243,7 +338,7 @@ def oracle_scores(config: dict, dataset: DataSet, split: str = "test", fit_split
 
         spec = dataset.emg_normalisation
         preds, truths = [], []
-        window = max(1, int(round(float(dataset.processing.get("rms_window_s", 0.5)) * settings["fps"])))
+        window = max(1, round(float(dataset.processing.get("rms_window_s", 0.5)) * settings["fps"]))
         for clip, session, n in sessions(split):
             clean = session.true_envelope().select(output_names).values[:n].astype(np.float64)
             smoothed = np.sqrt(uniform_filter1d(clean**2, window, axis=0, mode="nearest"))
