@@ -267,3 +267,224 @@ def truncate_file(source, destination, keep_fraction: float = 0.5) -> Path:
     destination = Path(destination)
     destination.write_bytes(data[: int(len(data) * keep_fraction)])
     return destination
+
+
+# --------------------------------------------------------------------------------------------
+# A FLAME-format *face* with a known ARKit answer (for the ARKit ↔ FLAME bridge)
+
+FACE_KEEP_PARTS = ("skin", "mouth_inside", "eye_socket_L", "eye_socket_R", "eye_L", "eye_R")
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def face_warp(points_m, eye_centre_m, unit_m, jaw_widening: float = 0.18,
+              face_lengthening: float = 0.14):
+    """A smooth non-rigid warp in FLAME's frame (Y up): the face below the eyes is stretched
+    down by ``face_lengthening`` and the jaw below the mouth widened by up to ``jaw_widening``.
+    ``unit_m`` is the eye distance, the length scale of the blends."""
+    rel = (np.asarray(points_m, dtype=np.float64) - eye_centre_m) / unit_m
+    up = rel[..., 1]
+    out = rel.copy()
+    out[..., 0] *= 1.0 + jaw_widening * _sigmoid((-1.2 - up) / 0.3)
+    out[..., 1] += face_lengthening * up * _sigmoid(-up / 0.3)
+    return eye_centre_m + out * unit_m
+
+
+def _rotation_xyz(degrees):
+    from scipy.spatial.transform import Rotation
+    return Rotation.from_euler("xyz", degrees, degrees=True).as_matrix()
+
+
+def _remesh(head, n_vertices: int, rng):
+    """The kept parts of the open head on a new topology: quads split along random diagonals,
+    every vertex slid to a random point of one of its triangles, and ``n_vertices − kept``
+    triangles split at their centroid. Returns (S (n_vertices × V_open) csr barycentric map,
+    triangles, open-head part code per new vertex)."""
+    keep = [head.part_names.index(p) for p in FACE_KEEP_PARTS]
+    quads = head.faces[np.isin(head.face_part, keep)].astype(np.int64)
+    used = np.unique(quads)
+    remap = np.full(head.n_vertices, -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    quads = remap[quads]
+    n_kept = len(used)
+    flip = rng.random(len(quads)) < 0.5
+    tris = np.concatenate([np.where(flip[:, None], quads[:, [0, 1, 2]], quads[:, [1, 2, 3]]),
+                           np.where(flip[:, None], quads[:, [0, 2, 3]], quads[:, [1, 3, 0]])])
+    # slide each vertex into one of its triangles (weight ≥ 0.7 on itself)
+    owner = np.zeros(n_kept, dtype=np.int64)
+    corner = np.zeros(n_kept, dtype=np.int64)
+    owner[tris.ravel()] = np.repeat(np.arange(len(tris)), 3)
+    corner[tris.ravel()] = np.tile(np.arange(3), len(tris))
+    own_tri = tris[owner]
+    others = np.stack([own_tri[np.arange(n_kept), (corner + 1) % 3],
+                       own_tri[np.arange(n_kept), (corner + 2) % 3]], 1)
+    self_w = 1.0 - rng.uniform(0.0, 0.3, n_kept)
+    split = rng.random(n_kept)
+    cols = np.concatenate([np.arange(n_kept)[:, None], others], 1)
+    vals = np.stack([self_w, (1 - self_w) * split, (1 - self_w) * (1 - split)], 1)
+    rows = np.repeat(np.arange(n_kept), 3)
+    jitter = scipy.sparse.csr_matrix((vals.ravel(), (rows, cols.ravel())), shape=(n_kept, n_kept))
+    n_split = n_vertices - n_kept
+    if n_split < 1:
+        raise ValueError(f"the kept open head has {n_kept} vertices; ask for more than that")
+    chosen = rng.choice(len(tris), n_split, replace=False)
+    centre_rows = np.repeat(np.arange(n_split), 3)
+    centres = scipy.sparse.csr_matrix((np.full(3 * n_split, 1 / 3), (centre_rows, tris[chosen].ravel())),
+                                      shape=(n_split, n_kept)) @ jitter
+    new = n_kept + np.arange(n_split)
+    a, b, c = tris[chosen].T
+    kept_tris = np.delete(tris, chosen, axis=0)
+    tris = np.concatenate([kept_tris, np.stack([a, b, new], 1), np.stack([b, c, new], 1),
+                           np.stack([c, a, new], 1)])
+    to_open = scipy.sparse.csr_matrix((np.ones(n_kept), (np.arange(n_kept), used)),
+                                      shape=(n_kept, head.n_vertices))
+    s_map = scipy.sparse.vstack([jitter, centres]).tocsr() @ to_open
+    part = np.concatenate([head.vertex_part[used], head.vertex_part[used][tris[chosen][:, 0]]])
+    return s_map.tocsr(), tris, part
+
+
+def _affine_weights(vertices, point, k: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-norm weights on the ``k`` vertices nearest ``point`` that sum to 1 and
+    reproduce it exactly (a J_regressor row)."""
+    nearest = np.argsort(np.linalg.norm(vertices - point, axis=1))[:k]
+    system = np.vstack([vertices[nearest].T, np.ones(k)])
+    weights = np.linalg.lstsq(system, np.append(point, 1.0), rcond=None)[0]
+    return nearest, weights
+
+
+def make_face_flame_arrays(n_vertices: int = 5023, seed: int = 0, jaw_widening: float = 0.18,
+                           face_lengthening: float = 0.14, scale: float = 0.95,
+                           tilt_deg=(6.0, -4.0, 2.0), eyelids: bool = False,
+                           n_expression: int = 100, n_packed_max: int = 50):
+    """A FLAME-format face with a known ARKit answer, made from the open head.
+
+    The open head's skin, mouth, eye sockets and eyeballs are remeshed (:func:`_remesh`: another
+    vertex count and other triangles), put into FLAME's frame (Y up, face +Z), warped
+    non-rigidly by :func:`face_warp` (longer face, wider jaw), scaled, tilted and moved. Each
+    ARKit target is carried through the same map (``M(p + d) − M(p)``). The expression basis
+    packs the observable targets (``spaces.ARKIT_OBSERVABLE``; for jawOpen, what a jaw rotation
+    leaves) into ``n_expression`` components by a known random matrix Q: shape k is exactly
+    ``expression = pinv(Q[:, :50])·e_k`` (plus the jaw angle for jawOpen). Joints: root, neck,
+    jaw (at the open head's jaw pivot), eyes; skinning weights put the lower face on the jaw.
+    With ``eyelids`` the two eyeBlink targets become ``l_eyelid``/``r_eyelid`` blendshapes
+    (SMIRK's layout, (V, 3) each) instead of being packed.
+
+    Returns
+    -------
+    arrays : dict
+        FLAME keys (``J_regressor`` dense), ready for :func:`write_flame_npz`.
+    answer : dict
+        ``targets_m`` (52, V, 3) carried-over targets; ``face_mask`` (V,) skin vertices some
+        observable target moves; ``expression`` (52, 50) and ``jaw_pose`` (52, 3) of the known
+        answer (NaN rows for shapes not packed); ``proportions`` measured before/after.
+    """
+    from eifer_blender.core.expression.spaces import ARKIT52, ARKIT_OBSERVABLE
+    from eifer_blender.core.heads import flame_model
+    from eifer_blender.core.heads.openhead import load_open_head
+
+    rng = np.random.default_rng(seed)
+    head = load_open_head()
+    s_map, tris, part = _remesh(head, n_vertices, rng)
+    to_flame = flame_model.blender_to_flame
+    rest_open = to_flame(head.vertices_m.astype(np.float64))
+    deltas_open = to_flame(head.deltas_m.astype(np.float64))
+    eye_l, eye_r = (to_flame(head.pivots_m[n].astype(np.float64)) for n in ("eye_L", "eye_R"))
+    eye_centre, unit = 0.5 * (eye_l + eye_r), float(np.linalg.norm(eye_l - eye_r))
+    origin = to_flame(head.pivots_m["head"].astype(np.float64))
+    rotation = _rotation_xyz(tilt_deg)
+    offset = np.array([0.004, -0.03, 0.012])
+
+    def place(points):
+        warped = face_warp(points, eye_centre, unit, jaw_widening, face_lengthening)
+        return scale * (warped - origin) @ rotation.T + offset
+
+    rest = s_map @ rest_open
+    template = place(rest)
+    targets = np.stack([place(rest + s_map @ d) - template for d in deltas_open])
+
+    # joints and their regressor
+    pivots = {"root": origin, "neck": origin + np.array([0.0, -0.07, -0.01]),
+              "jaw": to_flame(head.pivots_m["jaw"].astype(np.float64)),
+              "eye_L": eye_l, "eye_R": eye_r}
+    joints = np.stack([place(pivots[n]) for n in ("root", "neck", "jaw", "eye_L", "eye_R")])
+    j_regressor = np.zeros((N_JOINTS, n_vertices))
+    for j, point in enumerate(joints):
+        nearest, w = _affine_weights(template, point)
+        j_regressor[j, nearest] = w
+
+    jaw_index = ARKIT52.index("jawOpen")
+    is_eye = np.isin(part, [head.part_names.index("eye_L"), head.part_names.index("eye_R")])
+    jaw_w = np.clip(np.linalg.norm(targets[jaw_index], axis=1) / (0.4 * np.linalg.norm(
+        targets[jaw_index], axis=1).max()), 0.0, 1.0) * ~is_eye
+    weights = np.zeros((n_vertices, N_JOINTS))
+    weights[:, 2] = jaw_w
+    weights[:, 0] = 1.0 - jaw_w
+    weights[part == head.part_names.index("eye_L")] = np.eye(N_JOINTS)[3]
+    weights[part == head.part_names.index("eye_R")] = np.eye(N_JOINTS)[4]
+    parents = np.array([-1, 0, 1, 1, 1])
+    kintree = np.array([[ROOT_PARENT, 0, 1, 1, 1], np.arange(N_JOINTS)], dtype=np.int64)
+
+    def skin(theta_x):
+        pose = np.zeros((N_JOINTS, 3))
+        pose[2, 0] = theta_x
+        transforms = flame_model.skinning_transforms(flame_model.rodrigues(pose), joints, parents)
+        return np.einsum("vj,jab->vab", weights, transforms[:, :3, :])  # (V, 3, 4)
+
+    # the jaw angle that explains most of jawOpen; the rest goes into the expression basis
+    angles = np.linspace(0.0, 0.6, 61)
+    errors = []
+    for theta in angles:
+        blended = skin(theta)
+        posed = np.einsum("vab,vb->va", blended[..., :3], template) + blended[..., 3]
+        errors.append(np.sum((posed - template - targets[jaw_index]) ** 2))
+    theta0 = float(angles[int(np.argmin(errors))])
+    blended = skin(theta0)
+    wanted = template + targets[jaw_index] - blended[..., 3]
+    jaw_rest = np.linalg.solve(blended[..., :3], wanted[..., None])[..., 0] - template
+
+    eyelid_names = ("eyeBlinkLeft", "eyeBlinkRight") if eyelids else ()
+    packed_names = [n for n in ARKIT_OBSERVABLE if n not in eyelid_names][:n_packed_max]
+    packed = np.stack([jaw_rest if n == "jawOpen" else targets[ARKIT52.index(n)]
+                       for n in packed_names])
+    mixing = rng.normal(size=(len(packed_names), n_expression))
+    expression_dirs = np.einsum("kvc,ke->vce", packed, mixing)
+    known = np.full((len(ARKIT52), 50), np.nan)
+    inverse = np.linalg.pinv(mixing[:, :50])  # (50, m): Q50 · inverse = I
+    for k, name in enumerate(packed_names):
+        known[ARKIT52.index(name)] = inverse[:, k]
+    jaw_pose = np.zeros((len(ARKIT52), 3))
+    jaw_pose[jaw_index, 0] = theta0
+
+    observable = [ARKIT52.index(n) for n in ARKIT_OBSERVABLE]
+    moved = np.linalg.norm(targets[observable], axis=2).max(axis=0) > 1e-4
+    face_mask = moved & ~is_eye
+
+    chin = np.argmin(rest[:, 1])
+    before = {"face_length_m": float(eye_centre[1] - rest[chin, 1])}
+    after = {"face_length_m": float(np.linalg.norm(
+        place(eye_centre[None])[0] - template[chin]) / scale)}
+    low = (rest[:, 1] < eye_centre[1] - 1.5 * unit) & ~is_eye
+    before["jaw_width_m"] = float(np.ptp(rest[low, 0]))
+    after["jaw_width_m"] = float(np.ptp(face_warp(rest[low], eye_centre, unit, jaw_widening,
+                                                 face_lengthening)[:, 0]))
+    arrays = {
+        "v_template": template,
+        "f": tris.astype(np.uint32),
+        "shapedirs": np.concatenate([np.zeros((n_vertices, 3, 300)), expression_dirs], axis=2),
+        "posedirs": np.zeros((n_vertices, 3, 9 * (N_JOINTS - 1))),
+        "J_regressor": j_regressor,
+        "weights": weights,
+        "kintree_table": kintree,
+        "J": joints,
+        "bs_style": "lbs",
+        "bs_type": "lrotmin",
+    }
+    if eyelids:
+        arrays["l_eyelid"] = targets[ARKIT52.index("eyeBlinkLeft")]
+        arrays["r_eyelid"] = targets[ARKIT52.index("eyeBlinkRight")]
+    answer = {"targets_m": targets, "face_mask": face_mask, "expression": known,
+              "jaw_pose": jaw_pose, "packed": tuple(packed_names), "jaw_angle": theta0,
+              "proportions": {"before": before, "after": after}, "part": part}
+    return arrays, answer
