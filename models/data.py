@@ -103,17 +103,23 @@ class WindowBank:
     """
 
     def __init__(self, clips, direction: str, input_names, output_names, window: int, alignment: str,
-                 emg_normalisation: dict | None = None):
+                 emg_normalisation: dict | None = None, augment: dict | None = None, seed: int = 0):
         self.offsets = window_offsets(window, alignment)
         before, after = -int(self.offsets[0]), int(self.offsets[-1])
         xs, ys, centres, start = [], [], [], 0
-        for clip in clips:
-            source, target = clip.tracks(direction)
-            x = _values(source, input_names, emg_normalisation)
-            xs.append(np.pad(x, ((before, after), (0, 0)), mode="edge"))
-            ys.append(_values(target, output_names, emg_normalisation))
-            centres.append(start + before + np.arange(x.shape[0]))
-            start += x.shape[0] + before + after
+        rng = np.random.default_rng(seed)
+        copies = int(augment.get("copies", 1)) if augment else 1
+        for copy in range(copies):
+            for clip in clips:
+                source, target = clip.tracks(direction)
+                if augment and direction == "emg2exp" and copy > 0:
+                    x = _augmented(source, input_names, emg_normalisation, augment, rng)
+                else:
+                    x = _values(source, input_names, emg_normalisation)
+                xs.append(np.pad(x, ((before, after), (0, 0)), mode="edge"))
+                ys.append(_values(target, output_names, emg_normalisation))
+                centres.append(start + before + np.arange(x.shape[0]))
+                start += x.shape[0] + before + after
         if not xs:
             raise ValueError("no clips to take windows from")
         self.x = torch.from_numpy(np.concatenate(xs))
@@ -139,6 +145,69 @@ class WindowBank:
     def input_frames(self) -> np.ndarray:
         """The unpadded input frames (n, channels), in window order."""
         return self.x[self.centres].numpy()
+
+
+def _augmented(track, names, spec: dict, augment: dict, rng) -> np.ndarray:
+    """The clip's envelopes as another amplifier and another calibration would give them.
+
+    Muscle signal × a gain drawn log-uniformly from ``augment["gain"]`` (per recording, jittered
+    per channel by ``channel_jitter``) against unchanged noise: power adds, so with the noise
+    floor ``n`` (the 2nd percentile) an envelope ``e`` becomes ``sqrt(g² (e² - n²) + n²)``. Then
+    the normalisation with a calibration drawn from ``augment["calibrations"]`` (weights) and
+    a reference percentile jittered within ``reference_percentiles``.
+    """
+    envelopes = track.select(names).values.astype(np.float64)
+    low, high = augment.get("gain", (0.3, 3.0))
+    jitter = float(augment.get("channel_jitter", 1.4))
+    gain = np.exp(rng.uniform(np.log(low), np.log(high))
+                  + rng.uniform(-np.log(jitter), np.log(jitter), envelopes.shape[1]))
+    noise = np.percentile(envelopes, 2.0, axis=0)
+    envelopes = np.sqrt(gain ** 2 * np.maximum(envelopes ** 2 - noise ** 2, 0.0) + noise ** 2)
+    if spec.get("method") != "activity":
+        return np.asarray(normalise_envelopes(envelopes, spec), dtype=np.float32)
+    choices = augment.get("calibrations", {"percentile": 1.0})
+    names_c, weights = list(choices), np.asarray(list(choices.values()), dtype=np.float64)
+    calibration = names_c[int(rng.choice(len(names_c), p=weights / weights.sum()))]
+    a, b = augment.get("reference_percentiles", (98.0, 99.7))
+    drawn = {**spec, "calibration": "percentile" if calibration == "calibration" else calibration,
+             "reference_percentile": float(rng.uniform(a, b))}
+    return np.asarray(normalise_envelopes(envelopes, drawn), dtype=np.float32)
+
+
+def montage_masks(n: int, input_names, rng, standard: dict | None = None, full_share: float = 0.3,
+                  standard_share: float = 0.3) -> np.ndarray:
+    """Channel-dropout masks (n, channels) float32: all channels, a standard montage, or a random subset.
+
+    Random subsets have 1 to all-but-one channels (size uniform), so one and two channels are
+    as common as twenty; every mask keeps at least one channel.
+    """
+    k = len(input_names)
+    masks = np.ones((n, k), dtype=np.float32)
+    kind = rng.random(n)
+    standard = list((standard or {}).values())
+    use_standard = (kind >= full_share) & (kind < full_share + standard_share) if standard else np.zeros(n, bool)
+    use_random = kind >= full_share + (standard_share if standard else 0.0)
+    index = {name: i for i, name in enumerate(input_names)}
+    for row in np.flatnonzero(use_standard):
+        chosen = standard[int(rng.integers(len(standard)))]
+        masks[row] = 0.0
+        masks[row, [index[c] for c in chosen if c in index]] = 1.0
+    rows = np.flatnonzero(use_random)
+    if rows.size:
+        sizes = rng.integers(1, k, rows.size)
+        order = np.argsort(rng.random((rows.size, k)), axis=1)
+        masks[rows] = (np.argsort(order, axis=1) < sizes[:, None]).astype(np.float32)
+    return masks
+
+
+def site_incidence(input_names, output_names, output_sites: dict) -> np.ndarray:
+    """(channels, outputs) 1 where the channel moves the output (``output_sites``)."""
+    incidence = np.zeros((len(input_names), len(output_names)), dtype=np.float32)
+    for j, name in enumerate(output_names):
+        for site in output_sites.get(name, ()):
+            if site in input_names:
+                incidence[list(input_names).index(site), j] = 1.0
+    return incidence
 
 
 def _values(track, names, emg_normalisation: dict | None) -> np.ndarray:

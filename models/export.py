@@ -1,7 +1,7 @@
 """Write a trained :class:`~models.nets.WindowNet` as an EIFER ONNX file and check it.
 
 The graph is written operator by operator with ``onnx.helper`` (Max, Log, Sub, Div, Transpose,
-Conv, Flatten, Gemm, Sigmoid, Mul, Softplus, Add at opset 17, IR 8) instead of through
+Conv, Flatten, Gemm, Sigmoid, Mul, Softplus, Add, Unsqueeze, Concat at opset 17, IR 8) instead of through
 ``torch.onnx.export``: the result needs no exporter package, reads on older ONNX Runtime builds
 and keeps a dynamic batch axis by construction. :func:`check_onnx_matches_torch` proves the file
 computes what the torch module computes.
@@ -36,6 +36,11 @@ class _GraphBuilder:
         self.initializers.append(numpy_helper.from_array(np.asarray(array, dtype=np.float32), name))
         return name
 
+    def const_int(self, stem: str, values) -> str:
+        name = self.name(stem)
+        self.initializers.append(numpy_helper.from_array(np.asarray(values, dtype=np.int64), name))
+        return name
+
     def node(self, op: str, inputs: list[str], **attrs) -> str:
         out = self.name(op.lower())
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
@@ -57,12 +62,16 @@ def build_onnx(net: WindowNet, metadata: ModelMetadata) -> onnx.ModelProto:
         raise ValueError("metadata window / input names / output names do not match the network")
     if metadata.head != c.head:
         raise ValueError(f"metadata head {metadata.head!r} differs from the network's {c.head!r}")
+    if bool(metadata.mask_name) != c.masked:
+        raise ValueError("metadata mask_name and the network's masked setting disagree")
     g = _GraphBuilder()
     x = metadata.input_name
     if c.log_input:
         x = g.node("Log", [g.node("Max", [x, g.const("log_floor", np.array(LOG_FLOOR))])])
     x = g.node("Sub", [x, g.const("in_mean", _numpy(net.in_mean))])
     x = g.node("Div", [x, g.const("in_std", _numpy(net.in_std))])
+    if c.masked:  # [batch, channels] -> [batch, 1, channels], broadcast over the window
+        x = g.node("Mul", [x, g.node("Unsqueeze", [metadata.mask_name, g.const_int("axis", [1])])])
     if len(net.convs):
         x = g.node("Transpose", [x], perm=[0, 2, 1])
         for conv in net.convs:
@@ -71,6 +80,8 @@ def build_onnx(net: WindowNet, metadata: ModelMetadata) -> onnx.ModelProto:
                        kernel_shape=[kernel], dilations=[dilation], pads=[0, 0], strides=[1])
             x = g.silu(x)
     x = g.node("Flatten", [x], axis=1)
+    if c.masked:
+        x = g.node("Concat", [x, metadata.mask_name], axis=1)
     for layer in net.hidden_layers:
         x = g.silu(g.node("Gemm", [x, g.const("fc_w", _numpy(layer.weight)), g.const("fc_b", _numpy(layer.bias))],
                           transB=1))
@@ -87,7 +98,9 @@ def build_onnx(net: WindowNet, metadata: ModelMetadata) -> onnx.ModelProto:
     graph = helper.make_graph(
         g.nodes, f"eifer_{metadata.direction}",
         [helper.make_tensor_value_info(metadata.input_name, TensorProto.FLOAT,
-                                       ["batch", c.window, c.n_inputs])],
+                                       ["batch", c.window, c.n_inputs])]
+        + ([helper.make_tensor_value_info(metadata.mask_name, TensorProto.FLOAT, ["batch", c.n_inputs])]
+           if c.masked else []),
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", c.n_outputs])],
         initializer=g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
@@ -120,6 +133,7 @@ def check_onnx_matches_torch(net: WindowNet, path, n_windows: int = 512, seed: i
     c = net.config
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
+    mask_name = session.get_inputs()[1].name if c.masked else None
     rng = np.random.default_rng(seed)
     mean, std = _numpy(net.in_mean), _numpy(net.in_std)
     worst = 0.0
@@ -127,9 +141,15 @@ def check_onnx_matches_torch(net: WindowNet, path, n_windows: int = 512, seed: i
     for batch in (1, 7, n_windows):
         z = mean + std * rng.standard_normal((batch, c.window, c.n_inputs))
         x = (np.exp(z) if c.log_input else z).astype(np.float32)
+        feeds = {input_name: x}
+        mask = None
+        if mask_name:  # random subsets, at least one channel each
+            mask = (rng.random((batch, c.n_inputs)) < 0.5).astype(np.float32)
+            mask[np.arange(batch), rng.integers(0, c.n_inputs, batch)] = 1.0
+            feeds[mask_name] = mask
         with torch.no_grad():
-            expected = net(torch.from_numpy(x)).numpy()
-        got = session.run(None, {input_name: x})[0]
+            expected = net(torch.from_numpy(x), None if mask is None else torch.from_numpy(mask)).numpy()
+        got = session.run(None, feeds)[0]
         if got.shape != expected.shape:
             raise AssertionError(f"ONNX output shape {got.shape} != torch {expected.shape}")
         worst = max(worst, float(np.max(np.abs(got - expected))))

@@ -3,6 +3,9 @@
 Both directions use one architecture, :class:`WindowNet`: a window of input frames
 [batch, window, channels] -> standardise per channel -> optional temporal convolutions ->
 flatten -> MLP -> head. With ``window=1`` and no convolutions it is EIFER's per-frame MLP.
+A ``masked`` net also takes a channel mask [batch, channels] (1 = recorded): the standardised
+input of an unrecorded channel is set to 0 (the training mean) and the mask itself joins the
+features, so one network serves any subset of the montage (trained with channel dropout).
 Heads: ``sigmoid`` (ARKit weights in [0, 1]), ``linear`` (FLAME coefficients, de-standardised
 with the training-set mean/std), ``softplus`` (non-negative envelopes).
 The layers are limited to what models/export.py writes as plain ONNX operators.
@@ -35,6 +38,7 @@ class NetConfig:
     conv: list = field(default_factory=list)
     head: str = "sigmoid"
     log_input: bool = False  # feed log(max(x, LOG_FLOOR)): envelope gains become offsets
+    masked: bool = False  # a second input: which channels were recorded
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,7 +64,7 @@ class WindowNet(nn.Module):
             if steps < 1:
                 raise ValueError(f"convolutions {c.conv} need a window longer than {c.window}")
         self.convs = nn.ModuleList(convs)
-        layers, width = [], channels * steps
+        layers, width = [], channels * steps + (c.n_inputs if c.masked else 0)
         for _ in range(c.depth):
             layers.append(nn.Linear(width, c.hidden))
             width = c.hidden
@@ -94,14 +98,20 @@ class WindowNet(nn.Module):
         with torch.no_grad():
             self.out.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = self.transform_input(x)
         x = (x - self.in_mean) / self.in_std
+        if self.config.masked:
+            if mask is None:
+                mask = torch.ones(x.shape[0], x.shape[2], dtype=x.dtype, device=x.device)
+            x = x * mask[:, None, :]
         if len(self.convs):
             x = x.transpose(1, 2)  # (batch, channels, time) for Conv1d
             for conv in self.convs:
                 x = nn.functional.silu(conv(x))
         x = x.flatten(1)
+        if self.config.masked:
+            x = torch.cat([x, mask], dim=1)
         for layer in self.hidden_layers:
             x = nn.functional.silu(layer(x))
         x = self.out(x)

@@ -26,6 +26,7 @@ from eifer_blender.core.expression.spaces import ARKIT52
 from eifer_blender.core.recording.montage import FRIDLUND22
 from eifer_blender.core.simulator import physiology
 from eifer_blender.core.simulator import session as sim_session
+from eifer_blender.core.simulator import synthesis as synth
 from eifer_blender.core.tracks import ExpressionTrack, MuscleTrack
 
 from .data import Clip, DataSet, subject_split
@@ -46,6 +47,8 @@ DEFAULTS = {
     "cache_dir": "build/datasets",  # relative to the repository root
     "processing": {},
     "normalisation": {"method": "percentile", "low": 5.0, "high": 95.0},
+    "sparse_sessions": 0,  # per subject: short sessions where only 1-3 muscles contract (see _sparse_session)
+    "sparse_duration_s": 30.0,
 }
 
 
@@ -70,17 +73,26 @@ def processing_settings(settings: dict) -> processing.ProcessingSettings:
     return processing.ProcessingSettings.from_dict({**eifer, **settings["processing"], "normalise": "none"})
 
 
+# the envelope chain's modules (normalisation is applied when windows are drawn, not cached)
+CHAIN_MODULES = ("engine.py", "mains.py", "selection.py", "settings.py", "steps.py")
+
+
 def _source_hash() -> str:
+    """Hash of every simulator source file and of the chain's modules: what the cache depends on."""
     digest = hashlib.sha256()
-    for package in (physiology, processing):  # every source file of the simulator and the chain
-        for path in sorted(Path(inspect.getfile(package)).parent.glob("*.py")):
-            digest.update(path.read_bytes())
+    for path in sorted(Path(inspect.getfile(physiology)).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    chain = Path(inspect.getfile(processing)).parent
+    for name in CHAIN_MODULES:
+        digest.update((chain / name).read_bytes())
     return digest.hexdigest()[:16]
 
 
 def cache_path(settings: dict) -> Path:
     key = {k: settings[k] for k in ("subjects", "first_subject", "protocols", "duration_s", "rate_hz",
                                      "fps", "seed", "processing")}
+    if settings["sparse_sessions"]:  # (absent from the key when off: older caches stay valid)
+        key["sparse"] = [settings["sparse_sessions"], settings["sparse_duration_s"]]
     key["sources"] = _source_hash()
     key["version"] = CACHE_VERSION
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -93,15 +105,44 @@ def session_seed(seed: int, subject: int, protocol: str) -> int:
     return int(seed) * 1000 + physiology.PROTOCOLS.index(protocol) * 100 + int(subject) % 100
 
 
+SPARSE = "sparse"
+
+
+def _sparse_session(subject: int, duration_s: float, rate_hz: float, fps: float, seed: int):
+    """(recording, ARKit values) of a session where only 1-3 muscle units contract, in bursts.
+
+    Why: a per-session percentile calibration takes a muscle that never contracts at the level of
+    its neighbours' crosstalk and its noise; the protocols' sessions move every muscle, so without
+    these the network never sees such a channel (a one-muscle recording then moved the whole face).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, subject, 0x5BA5]))
+    n = int(round(duration_s * fps))
+    t = np.arange(n) / fps
+    activations = np.zeros((n, len(physiology.UNIT_NAMES)))
+    for unit in rng.choice(len(physiology.UNIT_NAMES), int(rng.integers(1, 4)), replace=False):
+        onset = rng.uniform(0.5, 3.0)
+        while onset < duration_s - 1.0:
+            length, level = rng.uniform(0.8, 3.0), rng.uniform(0.15, 1.0)
+            phase = np.clip((t - onset) / length, 0.0, 1.0)
+            activations[:, unit] = np.maximum(activations[:, unit], level * np.sin(np.pi * phase) ** 2)
+            onset += length + rng.uniform(1.0, 5.0)
+    recording = synth.synthesize_emg(synth.activation_track(activations, fps), subject, rate_hz, seed)
+    arkit = np.clip(physiology.activations_to_arkit(activations), 0.0, 1.0)
+    return recording, arkit
+
+
 def _one_session(job) -> tuple[np.ndarray, np.ndarray]:
     subject, protocol, duration_s, rate_hz, fps, seed, settings_dict = job
-    session = sim_session.simulate_session(protocol, subject, duration_s, rate_hz, fps, seed=seed)
     settings = processing.ProcessingSettings.from_dict(settings_dict)
-    envelopes = processing.process_recording(session.recording, fps, settings,
-                                             n_frames=None)
-    n = min(envelopes.n_frames, session.arkit.n_frames)
+    if protocol.startswith(SPARSE):
+        recording, arkit_values = _sparse_session(subject, duration_s, rate_hz, fps, seed)
+    else:
+        session = sim_session.simulate_session(protocol, subject, duration_s, rate_hz, fps, seed=seed)
+        recording, arkit_values = session.recording, session.arkit.select(ARKIT52).values
+    envelopes = processing.process_recording(recording, fps, settings, n_frames=None)
+    n = min(envelopes.n_frames, len(arkit_values))
     emg = envelopes.select(FRIDLUND22).values[:n].astype(np.float32)
-    return emg, session.arkit.select(ARKIT52).values[:n].astype(np.float32)
+    return emg, np.asarray(arkit_values[:n], dtype=np.float32)
 
 
 def generate(settings: dict, progress: bool = True, log=print) -> Path:
@@ -112,6 +153,9 @@ def generate(settings: dict, progress: bool = True, log=print) -> Path:
     jobs = [(s, p, float(settings["duration_s"]), float(settings["rate_hz"]), float(settings["fps"]),
              session_seed(settings["seed"], s, p), chain)
             for s in subjects for p in settings["protocols"]]
+    jobs += [(s, f"{SPARSE}{i}", float(settings["sparse_duration_s"]), float(settings["rate_hz"]),
+              float(settings["fps"]), int(settings["seed"]) * 1000 + 500 + i, chain)
+             for s in subjects for i in range(int(settings["sparse_sessions"]))]
     log(f"simulating {len(jobs)} sessions ({len(subjects)} subjects x {len(settings['protocols'])} "
         f"protocols x {settings['duration_s']:g} s at {settings['rate_hz']:g} Hz) -> {path}")
     workers = max(1, min(int(settings["workers"]), os.cpu_count() or 1))
@@ -166,7 +210,10 @@ def simulated_dataset(data: dict, progress: bool = True, log=print) -> DataSet:
     chain = info["processing"]
     description = (f"simulator (eifer_blender.core.simulator.synthesis, source hash {info['sources']}): "
                    f"{settings['subjects']} subjects x {', '.join(settings['protocols'])} x "
-                   f"{settings['duration_s']:g} s = {hours:.1f} h at {settings['rate_hz']:g} Hz; "
+                   f"{settings['duration_s']:g} s"
+                   + (f" + {settings['sparse_sessions']} sparse sessions of {settings['sparse_duration_s']:g} s "
+                      f"(1-3 muscles contract)" if settings["sparse_sessions"] else "")
+                   + f" = {hours:.1f} h at {settings['rate_hz']:g} Hz; "
                    f"features by processing.process_recording ({chain['envelope']} "
                    f"{chain['rms_window_s']:g} s, band {chain['band_hz']}, notch {chain['notch_hz']}) "
                    f"at {fps:g} fps")

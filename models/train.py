@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from eifer_blender.core.errors import EiferError, InputError
-from eifer_blender.core.expression.spaces import ARKIT52, ARKIT_OBSERVABLE
+from eifer_blender.core.expression.spaces import ARKIT52, ARKIT_OBSERVABLE, ARKIT_SITES
 from eifer_blender.core.network import ModelMetadata
 from eifer_blender.core.recording.montage import FRIDLUND22
 
-from .data import DataSet, WindowBank
+from .data import DataSet, WindowBank, montage_masks, site_incidence
 from .export import check_onnx_matches_torch, export_onnx
 from .nets import NetConfig, WindowNet
 
@@ -54,7 +54,7 @@ def load_config(path, overrides: dict | None = None) -> dict:
             config.setdefault(section, {})[name] = value
         else:
             config[name] = value
-    for section in ("data", "model", "train", "output"):
+    for section in ("data", "model", "train", "output", "augment"):
         config.setdefault(section, {})
     missing = [k for k in ("name", "direction") if k not in config]
     if missing:
@@ -119,8 +119,26 @@ def build_net(config: dict, dataset: DataSet, input_names, output_names) -> Wind
     net_config = NetConfig(n_inputs=len(input_names), n_outputs=len(output_names),
                            window=int(m.get("window", 1)), hidden=int(m.get("hidden", 128)),
                            depth=int(m.get("depth", 2)), conv=[list(c) for c in m.get("conv", [])],
-                           head=m.get("head", head), log_input=bool(m.get("log_input", False)))
+                           head=m.get("head", head), log_input=bool(m.get("log_input", False)),
+                           masked=bool(m.get("masked", False)) and config["direction"] == "emg2exp")
     return WindowNet(net_config)
+
+
+def output_sites(config: dict, input_names, output_names) -> dict:
+    """The channels that move each output (FACS, ``spaces.ARKIT_SITES``) for a masked ARKit model."""
+    if not config["model"].get("masked") or config["direction"] != "emg2exp":
+        return {}
+    return {name: [s for s in ARKIT_SITES.get(name, ()) if s in input_names] for name in output_names}
+
+
+def rest_ratio(dataset: DataSet, input_names) -> float:
+    """The training recordings' typical activity maximum over rest: median of each channel's
+    99th over 10th envelope percentile (the reference of the "rest" calibration), over the
+    protocol sessions (in sparse sessions most channels never contract)."""
+    ratios = [np.percentile(v, 99, axis=0) / np.percentile(v, 10, axis=0)
+              for v in (c.emg.select(input_names).values for c in dataset.clips_of("train")
+                        if not c.protocol.startswith("sparse"))]
+    return float(np.median(ratios))
 
 
 def metadata_for(config: dict, dataset: DataSet, net: WindowNet, input_names, output_names) -> ModelMetadata:
@@ -148,6 +166,8 @@ def metadata_for(config: dict, dataset: DataSet, net: WindowNet, input_names, ou
         alignment=config["model"].get("alignment", "centred"), training_data=description,
         version=str(config.get("version", MODEL_VERSION)), processing=dataset.processing,
         output_normalisation=dataset.emg_normalisation if direction == "exp2emg" else {"method": "none"},
+        mask_name="mask" if net.config.masked else "",
+        output_sites=output_sites(config, input_names, output_names),
         extra={"name": config["name"], "net": net.config.to_dict(),
                "parameters": net.n_parameters(), "test_groups": dataset.split.get("test", [])})
 
@@ -198,17 +218,53 @@ def _progress(iterable, total, desc, enabled):
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
 
 
-def _evaluate_loss(net, bank: WindowBank, weights: torch.Tensor, device, batch: int = 8192) -> float:
+class ChannelDropout:
+    """Channel-dropout masks and the loss weights they leave: an output none of whose channels is
+    recorded is not driven, so it is not scored (the runtime does not key it)."""
+
+    def __init__(self, input_names, output_names, sites: dict, standard: dict, seed: int,
+                 full_share: float = 0.3, standard_share: float = 0.3):
+        self.input_names, self.standard = tuple(input_names), standard
+        self.incidence = torch.from_numpy(site_incidence(input_names, output_names, sites))
+        self.rng = np.random.default_rng(seed)
+        self.shares = (full_share, standard_share)
+
+    def draw(self, n: int) -> torch.Tensor:
+        return torch.from_numpy(montage_masks(n, self.input_names, self.rng, self.standard, *self.shares))
+
+    def driven(self, masks: torch.Tensor) -> torch.Tensor:
+        return ((masks @ self.incidence.to(masks.device)) > 0).to(masks.dtype)
+
+
+def _evaluate_loss(net, bank: WindowBank, weights: torch.Tensor, device, batch: int = 8192,
+                   dropout: ChannelDropout | None = None) -> float:
+    """Mean weighted squared error; a masked net is scored on every montage of ``dropout.standard``
+    plus all channels, averaged (a fixed, seeded choice)."""
     net.eval()
-    total, n = 0.0, 0
+    montages = [None]
+    if dropout is not None:
+        index = {n: i for i, n in enumerate(dropout.input_names)}
+        for channels in dropout.standard.values():
+            mask = torch.zeros(len(index))
+            mask[[index[c] for c in channels if c in index]] = 1.0
+            montages.append(mask)
+        montages[0] = torch.ones(len(index))
+    total, n = 0.0, 0.0
     with torch.no_grad():
-        for start in range(0, len(bank), batch):
-            index = torch.arange(start, min(start + batch, len(bank)))
-            x, y = bank.batch(index)
-            pred = net(x.to(device))
-            total += float((((pred - y.to(device)) ** 2) * weights).sum())
-            n += len(index)
-    return total / max(n, 1) / float(weights.numel())
+        for mask in montages:
+            for start in range(0, len(bank), batch):
+                rows = torch.arange(start, min(start + batch, len(bank)))
+                x, y = bank.batch(rows)
+                w = weights
+                if mask is not None:
+                    masks = mask.expand(len(rows), -1).to(device)
+                    w = weights * dropout.driven(masks)
+                    pred = net(x.to(device), masks)
+                else:
+                    pred = net(x.to(device))
+                total += float((((pred - y.to(device)) ** 2) * w).sum())
+                n += float(w.sum()) if mask is not None else len(rows) * float(weights.numel())
+    return total / max(n, 1.0)
 
 
 def train(config: dict, out_dir=None, device: str | None = None, progress: bool = True,
@@ -225,11 +281,23 @@ def train(config: dict, out_dir=None, device: str | None = None, progress: bool 
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = dataset or load_dataset(config, progress=progress)
     input_names, output_names = channel_names(config, dataset)
+    spec = dataset.emg_normalisation
+    if config["direction"] == "emg2exp" and spec.get("method") == "activity" and "rest_ratio" not in spec:
+        # fixed before any window is drawn: training and the runtime read "rest" the same way
+        dataset.emg_normalisation = {**spec, "rest_ratio": round(rest_ratio(dataset, input_names), 2)}
     m = config["model"]
     window, alignment = int(m.get("window", 1)), m.get("alignment", "centred")
+    augment = dict(config.get("augment", {})) or None
     banks = {s: WindowBank(dataset.clips_of(s), config["direction"], input_names, output_names,
-                           window, alignment, dataset.emg_normalisation) for s in ("train", "val")}
+                           window, alignment, dataset.emg_normalisation,
+                           augment=augment if s == "train" else None, seed=int(t.get("seed", 0)))
+             for s in ("train", "val")}
     net = build_net(config, dataset, input_names, output_names)
+    dropout = None
+    if net.config.masked:
+        standard = {k: tuple(v) for k, v in config["model"].get("montages", {}).items()}
+        dropout = ChannelDropout(input_names, output_names, output_sites(config, input_names, output_names),
+                                 standard, int(t.get("seed", 0)))
     x_train = net.transform_input(banks["train"].input_frames())
     y_train = banks["train"].targets()
     net.set_standardisation(x_train.mean(0), x_train.std(0), y_train.mean(0), y_train.std(0))
@@ -271,14 +339,19 @@ def train(config: dict, out_dir=None, device: str | None = None, progress: bool 
         for i in _progress(range(n_batches), n_batches, f"{config['name']} epoch {epoch + 1}/{epochs}", progress):
             x, y = banks["train"].batch(order[i * batch_size:(i + 1) * batch_size])
             x, y = x.to(dev), y.to(dev)
-            loss = (((net(x) - y) ** 2) * weights).mean()
+            if dropout is not None:
+                masks = dropout.draw(len(x)).to(dev)
+                w = weights * dropout.driven(masks)
+                loss = (((net(x, masks) - y) ** 2) * w).sum() / w.sum().clamp(min=1.0)
+            else:
+                loss = (((net(x) - y) ** 2) * weights).mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), float(t.get("clip_grad", 1.0)))
             optimiser.step()
             running += float(loss.detach())
         scheduler.step()
-        val_loss = _evaluate_loss(net, banks["val"], weights, dev)
+        val_loss = _evaluate_loss(net, banks["val"], weights, dev, dropout=dropout)
         history.append({"epoch": epoch, "train_loss": running / max(n_batches, 1), "val_loss": val_loss,
                         "seconds": time.perf_counter() - started})
         improved = val_loss < best_loss

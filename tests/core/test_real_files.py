@@ -145,6 +145,29 @@ def test_the_real_headerless_100_hz_export_reads_as_envelopes(tmp_path):
 
 
 @needs_real
+@pytest.mark.parametrize("mirror", [False, True])
+def test_the_real_two_channel_recording_smiles_on_its_zygomaticus_bursts(tmp_path, mirror):
+    """The shipped model on a real one-sided Zyg + Corr recording (activity far below the simulator's
+    over rest): its largest zygomaticus burst smiles on that side, rest stays still, and only the
+    shapes the two sites move are driven (both sides with --mirror)."""
+    from eifer_blender.core.pipeline import DriveSettings, emg_to_expression
+
+    path = shutil.copy(REAL / "nilsonne_FMOV_09_preprocessed.txt", tmp_path / "FMOV_09.txt")
+    source = open_recording(path, csv_kind="envelope", rate_hz=100)
+    settings = DriveSettings(fps=30.0, channel_map=(("4", "Zyg_L"), ("5", "Corr_L")), mirror=mirror)
+    result = emg_to_expression(source, settings)
+    left = {"mouthSmileLeft", "browDownLeft"}
+    right = {"mouthSmileRight", "browDownRight"}
+    assert set(result.driven) == (left | right if mirror else left)
+    assert len(result.driven) + len(result.left_alone) == 37
+    smile = result.expression.select(["mouthSmileLeft"]).values[:, 0]
+    zygomaticus = result.envelopes.select(["Zyg_L"]).values[:, 0]
+    burst = int(np.argmax(zygomaticus))
+    assert smile[max(burst - 15, 0):burst + 15].max() > 0.3
+    assert np.median(smile) < 0.1
+
+
+@needs_real
 @pytest.mark.parametrize("name, n_channels, first", [("fridlund", 22, "DAO li"), ("kuramoto", 19, "E1")])
 def test_the_real_jena_tables_read_with_their_names_and_row_labels(tmp_path, name, n_channels, first):
     path = shutil.copy(REAL / f"cvjena_electromyogram_{name}.csv", tmp_path / f"{name}.csv")

@@ -23,7 +23,14 @@ Definitions that make the result exact are in :mod:`.steps`; chunking is in :mod
 from __future__ import annotations
 
 from .engine import frame_times_within, process_recording, process_source
-from .normalise import normalisation_references, normalise_envelopes
+from .normalise import (
+    ACTIVITY_DEFAULTS,
+    CALIBRATION_LABELS,
+    CALIBRATIONS,
+    activity_references,
+    normalisation_references,
+    normalise_envelopes,
+)
 from .settings import NORMALISATION_METHODS, ProcessingSettings
 from .steps import (
                     bandpass_filter,
@@ -42,5 +49,6 @@ __all__ = [
     "ProcessingSettings", "process_recording", "process_source", "remove_mean", "notch_filter",
     "notch_frequencies", "design_notch", "design_bandpass", "effective_band", "bandpass_filter",
     "fir_zero_phase", "frame_times_within", "rms_at", "rectified_envelope_at", "normalise_envelopes",
-    "normalisation_references", "NORMALISATION_METHODS",
+    "normalisation_references", "NORMALISATION_METHODS", "activity_references", "ACTIVITY_DEFAULTS",
+    "CALIBRATIONS", "CALIBRATION_LABELS",
 ]

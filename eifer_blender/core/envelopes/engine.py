@@ -198,6 +198,8 @@ class _Plan:
                                 harmonic_q=s.harmonic_q, upper_hz=upper)
         notch_hz = tuple(f for f, _ in notches)
         sos_list = [design_notch(rate_hz, f, q) for f, q in notches]
+        if s.drift_highpass_hz is not None:
+            sos_list.append(signal.butter(2, s.drift_highpass_hz, btype="highpass", fs=rate_hz, output="sos"))
         # notches + FIR as one zero-phase kernel for the pieces away from the recording's ends; with
         # several (narrow, long-ringing) notches the kernel is the cascade's, cut where it has decayed
         combined = np.ones(1)

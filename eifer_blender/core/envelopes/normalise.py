@@ -53,6 +53,9 @@ def normalisation_references(values: np.ndarray, spec: dict, *, times_s: np.ndar
         without segments, the ``max_percentile`` (default 99) of the whole track.
     percentile
         offset = ``low`` percentile (default 5), scale = ``high`` (95) - ``low`` percentile.
+    activity
+        The channel-flexible networks' input (see :func:`activity_references`): 0 at rest, 1 at
+        the reference level that ``calibration`` names.
     """
     values = np.asarray(values, dtype=np.float64)
     method = spec.get("method", "none")
@@ -60,6 +63,9 @@ def normalisation_references(values: np.ndarray, spec: dict, *, times_s: np.ndar
     n_ch = values.shape[1]
     if method == "none":
         return {"method": "none"}
+    if method == "activity":
+        return activity_references(values, spec, times_s=times_s, segments_s=segments_s, names=names,
+                                   source=source)
     mask = np.ones(values.shape[0], dtype=bool)
     used_segments = None
     if segments_s:
@@ -104,6 +110,69 @@ def normalisation_references(values: np.ndarray, spec: dict, *, times_s: np.ndar
         out["channels"] = list(names)
     return out
 
+
+
+CALIBRATIONS = ("rest", "calibration", "percentile")
+CALIBRATION_LABELS = {"rest": "rest only", "calibration": "rest + posed maximum",
+                      "percentile": "per-session percentile"}
+ACTIVITY_DEFAULTS = {"calibration": "percentile", "rest_percentile": 10.0, "reference_percentile": 99.0,
+                     "rest_ratio": 20.0, "min_ratio": 3.0}
+
+
+def activity_references(values: np.ndarray, spec: dict, *, times_s: np.ndarray | None = None,
+                        segments_s: Sequence[tuple[float, float]] | None = None,
+                        names: Sequence[str] | None = None, source: str = "") -> dict:
+    """References that read envelopes as activity: 0 at the channel's rest, 1 at its reference.
+
+    offset = the ``rest_percentile`` (10) of the whole recording; the reference is chosen by
+    ``calibration``, the way facial-EMG labs calibrate (van Boxtel 2001, doi:10.1111/1469-8986.3810022):
+
+    - ``rest``: ``rest_ratio`` × rest: trusts the amplitude (the training recordings' typical
+      maximum over rest);
+    - ``calibration``: the ``reference_percentile`` over a posed-maximum block (``segments_s``:
+      "maximal smile, maximal frown, ..."), which the caller must give;
+    - ``percentile``: the ``reference_percentile`` (99) of the whole recording.
+
+    The reference never comes closer to rest than ``min_ratio`` × rest, so a channel that only
+    rests is not stretched to full scale. Amplifier gain cancels in every choice but ``rest``.
+    """
+    spec = {**ACTIVITY_DEFAULTS, **{k: v for k, v in spec.items() if k in ACTIVITY_DEFAULTS}}
+    calibration = spec["calibration"]
+    where = f"{source}: " if source else ""
+    if calibration not in CALIBRATIONS:
+        raise InputError(f"unknown calibration {calibration!r}; use one of {', '.join(CALIBRATIONS)}")
+    values = np.asarray(values, dtype=np.float64)
+    rest = np.percentile(values, spec["rest_percentile"], axis=0)
+    flat = np.flatnonzero(~(rest > 1e-12))
+    if flat.size:
+        labels = [names[i] if names else str(i) for i in flat]
+        raise InputError(f"{where}cannot calibrate: the rest level is zero for channel(s) "
+                         f"{', '.join(labels)} (flat or disconnected?)")
+    out = {"method": "activity", **spec}
+    if calibration == "rest":
+        reference = rest * float(spec["rest_ratio"])
+    elif calibration == "percentile":
+        reference = np.percentile(values, spec["reference_percentile"], axis=0)
+    else:
+        if not segments_s:
+            raise InputError(f"{where}calibration by a posed maximum needs the block where the "
+                             f"maximal expressions were posed: give its time range (--calibration "
+                             f"START:STOP) or mark it with events labelled 'calibration'")
+        if times_s is None:
+            raise ValueError("segments_s needs times_s")
+        inside = np.zeros(values.shape[0], dtype=bool)
+        for a, b in segments_s:
+            inside |= (times_s >= a) & (times_s <= b)
+        if not inside.any():
+            raise InputError(f"{where}the calibration block(s) {list(segments_s)} contain no frame")
+        reference = np.percentile(values[inside], spec["reference_percentile"], axis=0)
+        out["segments_s"] = [list(map(float, s)) for s in segments_s]
+    reference = np.maximum(reference, rest * float(spec["min_ratio"]))
+    out["offset"] = rest.tolist()
+    out["scale"] = (reference - rest).tolist()
+    if names is not None:
+        out["channels"] = list(names)
+    return out
 
 
 def normalisation_segments(source: RecordingSource, settings: ProcessingSettings, name: str):

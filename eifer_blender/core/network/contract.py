@@ -34,6 +34,10 @@ class ModelMetadata:
     recordings must be processed the same way.
     ``output_normalisation`` says what a "normalised" output envelope (Exp2EMG) is relative to:
     the per-recording normalisation its training targets went through.
+    ``mask_name`` (EMG2Exp only; ``""`` for models without one) names a second graph input,
+    float32 [batch, channels], 1 where a channel was recorded: such a model runs on any non-empty
+    subset of its input channels. ``output_sites`` maps each output to the input channels that
+    move it; an output none of whose channels is recorded is not driven (left as it is).
     """
 
     direction: str
@@ -53,6 +57,8 @@ class ModelMetadata:
     version: str
     processing: dict = field(default_factory=dict)
     output_normalisation: dict = field(default_factory=lambda: {"method": "none"})
+    mask_name: str = ""
+    output_sites: dict = field(default_factory=dict)
     schema: str = SCHEMA
     extra: dict = field(default_factory=dict)
 
@@ -82,6 +88,11 @@ class ModelMetadata:
             problems.append("input or output names are empty")
         if "method" not in self.input_normalisation:
             problems.append("input_normalisation has no 'method'")
+        if self.mask_name and self.direction != "emg2exp":
+            problems.append("only an emg2exp model takes a channel mask")
+        unknown = sorted({s for sites in self.output_sites.values() for s in sites} - set(self.input_names))
+        if unknown:
+            problems.append(f"output_sites names channels that are not inputs: {', '.join(unknown)}")
         if problems:
             raise InputError(f"{source}: not a usable EIFER model: " + "; ".join(problems))
         return self
@@ -95,7 +106,8 @@ class ModelMetadata:
         """Parse ``metadata_props`` (as ONNX Runtime returns them); errors name ``source``."""
         known = {f.name for f in fields(cls)}
         required = {f.name for f in fields(cls)
-                    if f.name not in ("schema", "extra", "processing", "output_normalisation")}
+                    if f.name not in ("schema", "extra", "processing", "output_normalisation", "mask_name",
+                                      "output_sites")}
         missing = sorted(required - set(props))
         if "direction" not in props:
             raise InputError(f"{source}: not an EIFER model (its ONNX metadata has no 'direction'; "

@@ -93,6 +93,19 @@ class Model:
     def alignment(self) -> str:
         return self.metadata.alignment
 
+    @property
+    def masked(self) -> bool:
+        """True when the model runs on any non-empty subset of its input channels."""
+        return bool(self.metadata.mask_name)
+
+    def driven_outputs(self, channels) -> tuple[str, ...]:
+        """The outputs that the recorded ``channels`` move (all of them for a model without a mask)."""
+        sites = self.metadata.output_sites
+        if not self.masked or not sites:
+            return self.output_names
+        present = set(channels)
+        return tuple(n for n in self.output_names if present & set(sites.get(n, ())))
+
     def __repr__(self) -> str:
         m = self.metadata
         return (f"<EIFER {m.direction} model {self.path.name}: {len(m.input_names)} {m.input_space} "
@@ -142,6 +155,13 @@ class Model:
                 f"{self.path.name} expects input space {m.input_space!r}, the track is in "
                 f"{track.space!r}")
         missing = [n for n in m.input_names if n not in track.names]
+        if self.masked and len(missing) < len(m.input_names):
+            return
+        if self.masked:
+            raise ModelMismatchError(
+                f"{self.path.name} needs at least one of its {len(m.input_names)} {m.input_space} "
+                f"channels ({', '.join(m.input_names)}); the track has none of them "
+                f"(it has {', '.join(track.names) or 'no channels'})")
         if missing:
             raise ModelMismatchError(
                 f"{self.path.name} needs {len(m.input_names)} {m.input_space} channels; the track "
@@ -175,18 +195,52 @@ class Model:
                 f"{self.path.name} was trained on envelopes made differently from this track's: "
                 f"{'; '.join(differ)}. Process the recording with Model.processing_settings()")
 
-    def prepare_input(self, track: Track) -> np.ndarray:
-        """The track's values in model channel order, normalised as the model expects, float64."""
+    def channel_mask(self, track: Track) -> np.ndarray:
+        """1.0 for each model input channel the track has, 0.0 for the others (float32)."""
+        return np.array([n in track.names for n in self.metadata.input_names], dtype=np.float32)
+
+    def prepare_input(self, track: Track, calibration: dict | None = None,
+                      sensitivity: float = 1.0) -> np.ndarray:
+        """The track's values in model channel order, normalised as the model expects, float64.
+
+        A masked model's channels that the track lacks are 0 (rest). ``calibration`` overrides
+        the model's "activity" normalisation (``{"calibration": "rest" | "calibration" |
+        "percentile", "segments_s": [(start, stop), ...]}``, times in the track's seconds);
+        ``sensitivity`` multiplies the normalised activity (1 = as calibrated). Fixed references
+        (``"offset"``, ``"scale"``, ``"channels"``, as :func:`~..envelopes.activity_references` returns
+        them for another recording of the same session, e.g. a separate calibration file) are used as
+        they are.
+        """
         self.check_track(track)
         if track.n_frames == 0:
             raise InputError(f"{track.meta.get('source') or 'the track'}: no frames to run "
                              f"{self.path.name} on")
-        values = track.select(self.metadata.input_names).values.astype(np.float64)
-        bad = [n for n, ok in zip(self.metadata.input_names, np.isfinite(values).all(axis=0)) if not ok]
+        present = tuple(n for n in self.metadata.input_names if n in track.names)
+        values = track.select(present).values.astype(np.float64)
+        bad = [n for n, ok in zip(present, np.isfinite(values).all(axis=0)) if not ok]
         if bad:
             raise InputError(f"{track.meta.get('source') or 'the track'}: NaN or infinite values in "
                              f"{', '.join(bad)}; {self.path.name} cannot run on them")
-        spec = self.metadata.input_normalisation
+        if not sensitivity > 0:
+            raise InputError(f"sensitivity must be positive, got {sensitivity}")
+        if sensitivity != 1.0 and self.metadata.input_normalisation["method"] != "activity":
+            raise ModelMismatchError(f"{self.path.name} reads {self.metadata.input_normalisation['method']!r}-"
+                                     f"normalised envelopes, not calibrated activity: it has no sensitivity; use 1")
+        normalised = self._normalise(track, values, present, calibration) * float(sensitivity)
+        if len(present) == len(self.metadata.input_names):
+            return normalised
+        full = np.zeros((track.n_frames, len(self.metadata.input_names)))
+        full[:, self.channel_mask(track) > 0] = normalised
+        return full
+
+    def _normalise(self, track: Track, values: np.ndarray, present, calibration: dict | None) -> np.ndarray:
+        spec = dict(self.metadata.input_normalisation)
+        if calibration:
+            if spec["method"] != "activity":
+                raise ModelMismatchError(
+                    f"{self.path.name} reads envelopes normalised by {spec['method']!r}; it has no "
+                    f"calibration choice (models with an 'activity' input have)")
+            spec.update(calibration)
         if isinstance(track, MuscleTrack):
             self._check_processing(track)
         if spec["method"] == "none":
@@ -194,7 +248,8 @@ class Model:
         if track.units == self.metadata.input_units:
             done = track.meta.get("normalisation")
             if done is not None:
-                differ = [k for k in spec if k in done and done[k] != spec[k]]
+                differ = [k for k in spec if k in done and done[k] != spec[k]
+                          and k not in ("calibration", "segments_s")]
                 if differ:
                     raise ModelMismatchError(
                         f"{self.path.name} expects envelopes normalised with {spec}, the track was "
@@ -206,9 +261,18 @@ class Model:
             raise ModelMismatchError(
                 f"{self.path.name} expects envelopes in {self.metadata.input_units!r} (or raw 'uV' "
                 f"that it normalises itself), the track is in {track.units!r}")
+        if "offset" in spec and "scale" in spec:  # references carried over, e.g. from a calibration recording
+            channels = list(spec.get("channels") or present)
+            if channels != list(present):
+                raise ModelMismatchError(f"the calibration references are for {', '.join(channels)}; the "
+                                         f"track has {', '.join(present)}")
+            return np.asarray(normalise_envelopes(values, spec), dtype=np.float64)
         # the same code the training data went through, over the whole recording
-        refs = normalisation_references(values, spec, names=self.metadata.input_names,
-                                        source=track.meta.get("source") or "the track")
+        segments = spec.pop("segments_s", None)
+        refs = normalisation_references(
+            values, spec, names=present, source=track.meta.get("source") or "the track",
+            times_s=frame_times_s(track.n_frames, track.fps, track.start_s) if segments else None,
+            segments_s=segments)
         return np.asarray(normalise_envelopes(values, refs), dtype=np.float64)
 
     def _check_outputs(self, predicted: np.ndarray) -> None:
@@ -227,30 +291,48 @@ class Model:
                 f"{predicted.max():.3g}, far outside 0–1; it is not a working EMG→ARKit model (or it reads "
                 f"its inputs differently); nothing was keyed")
 
-    def infer(self, windows: np.ndarray) -> np.ndarray:
-        """Run the network on prepared windows (n, window, channels) in batches; (n, outputs) float32."""
+    def infer(self, windows: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Run the network on prepared windows (n, window, channels) in batches; (n, outputs) float32.
+
+        ``mask`` (channels,): which channels were recorded, for a masked model (default: all).
+        """
         windows = np.asarray(windows)
         expected = (self.metadata.window, len(self.metadata.input_names))
         if windows.ndim != 3 or windows.shape[1:] != expected:
             raise ValueError(f"windows must be (n, {expected[0]}, {expected[1]}), got {windows.shape}")
+        feeds = {}
+        if self.masked:
+            mask = np.ones(expected[1], dtype=np.float32) if mask is None else np.asarray(mask, np.float32)
+            if mask.shape != (expected[1],):
+                raise ValueError(f"mask must have {expected[1]} entries, got {mask.shape}")
         out = np.empty((windows.shape[0], len(self.metadata.output_names)), dtype=np.float32)
         for start in range(0, windows.shape[0], BATCH_FRAMES):
             batch = np.ascontiguousarray(windows[start:start + BATCH_FRAMES], dtype=np.float32)
-            out[start:start + BATCH_FRAMES] = self.session.run(None, {self.metadata.input_name: batch})[0]
+            if self.masked:
+                feeds[self.metadata.mask_name] = np.broadcast_to(mask, (batch.shape[0], expected[1])).copy()
+            feeds[self.metadata.input_name] = batch
+            out[start:start + BATCH_FRAMES] = self.session.run(None, feeds)[0]
         return out
 
-    def run(self, track: Track) -> Track:
+    def run(self, track: Track, calibration: dict | None = None, sensitivity: float = 1.0) -> Track:
         """Map a whole track through the model; returns the output at the input track's frame times.
 
         The input is checked (type, space, channel names), put in model channel order,
-        normalised as the model expects, resampled to the model's fps, windowed with edge padding
-        and run in batches; the output is resampled back to the input's fps.
+        normalised as the model expects (``calibration``, ``sensitivity``: see
+        :meth:`prepare_input`), resampled to the model's fps, windowed with edge padding and run
+        in batches; the output is resampled back to the input's fps. A masked model returns only
+        the outputs that the track's channels drive (:meth:`driven_outputs`).
         """
         m = self.metadata
-        values = self.prepare_input(track)
+        values = self.prepare_input(track, calibration, sensitivity)
         at_model_fps, start_s = resample_to_fps(values, track.fps, m.fps, track.start_s)
-        predicted = self.infer(make_windows(at_model_fps, m.window, m.alignment))
+        mask = self.channel_mask(track) if self.masked else None
+        predicted = self.infer(make_windows(at_model_fps, m.window, m.alignment), mask)
         self._check_outputs(predicted)
+        names = m.output_names
+        if self.masked:
+            names = self.driven_outputs(n for n in m.input_names if n in track.names)
+            predicted = predicted[:, [m.output_names.index(n) for n in names]]
         if float(track.fps) != float(m.fps):
             predicted = resample_frames(predicted, m.fps, frame_times_s(track.n_frames, track.fps,
                                                                         track.start_s), start_s)
@@ -258,7 +340,9 @@ class Model:
         meta = {"model": self.path.name, "model_version": m.version, "provider": self.provider}
         if m.output_units == "normalised":
             meta["normalisation"] = dict(m.output_normalisation)
-        return output_type(np.asarray(predicted, dtype=np.float32), m.output_names, track.fps,
+        if self.masked:
+            meta["left_alone"] = [n for n in m.output_names if n not in names]
+        return output_type(np.asarray(predicted, dtype=np.float32), names, track.fps,
                            m.output_space, m.output_units, track.start_s, meta)
 
 
@@ -311,9 +395,10 @@ def load_model(path, providers: str = "auto", **require) -> Model:
 
 def _check_graph(session, metadata: ModelMetadata, path: Path) -> None:
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or inputs[0].name != metadata.input_name:
-        raise InputError(f"{path}: graph input is {[i.name for i in inputs]}, metadata says "
-                         f"{metadata.input_name!r}")
+    wanted = [metadata.input_name] + ([metadata.mask_name] if metadata.mask_name else [])
+    if [i.name for i in inputs] != wanted:
+        raise InputError(f"{path}: graph inputs are {[i.name for i in inputs]}, metadata says "
+                         f"{wanted}")
     shape = inputs[0].shape
     expected = [metadata.window, len(metadata.input_names)]
     if len(shape) != 3 or list(shape[1:]) != expected:

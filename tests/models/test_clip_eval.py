@@ -1,0 +1,47 @@
+"""A small end-to-end run of the cards' evaluation: the shipped EMG2Exp on the frozen test simulator."""
+import numpy as np
+
+from eifer_blender.core.network import load_model, shipped_model_path
+from eifer_blender.core.pipeline import ROBUST_CHAIN
+from models import clip_eval
+from models.evaluate import evaluate_clips
+
+
+def test_the_network_is_scored_per_clip_beside_the_mean_face_on_the_test_simulator():
+    model = load_model(shipped_model_path("emg2arkit"), "cpu")
+    chain = model.processing_settings(**ROBUST_CHAIN)
+    sessions = clip_eval.test_sim_sessions(chain, 30.0, 30.0, subjects=(901,))
+    driven = model.driven_outputs(clip_eval.MONTAGES["2"])
+    assert set(driven) == {"mouthSmileLeft", "browDownLeft"}
+    network = clip_eval.network_predictor(model, clip_eval.MONTAGES["2"], driven)
+    still = np.full(len(driven), 0.05)
+    results = {name: evaluate_clips(predict, sessions, driven, 30.0, envelopes_of=lambda s: s.envelopes,
+                                    rng=np.random.default_rng(0))
+               for name, predict in (("network", network),
+                                     ("mean face", lambda env: np.tile(still, (env.n_frames, 1))))}
+    rows = {name: clip_eval._row(result, driven) for name, result in results.items()}
+    assert rows["network"]["clips"] == rows["mean face"]["clips"] > 0
+    # a constant face has no rank order and misses every peak; the network follows them
+    assert np.isnan(rows["mean face"]["rho"]) and rows["mean face"]["onset_f1"] == 0.0
+    assert rows["network"]["rmse"] < rows["mean face"]["rmse"]
+    assert rows["network"]["peak_ratio"] > 2 * rows["mean face"]["peak_ratio"]
+    assert set(clip_eval._per_output(results["network"])) == set(driven)
+
+
+def test_probe_rows_name_the_facs_shapes_on_both_sides():
+    model = load_model(shipped_model_path("emg2arkit"), "cpu")
+    predicted = model.run(_flat_then_burst(model))
+    row = clip_eval._probe_row(predicted, ("mouthSmile",))
+    assert set(row["same_side"]) == set(row["other_side"]) == {"mouthSmile"}
+    assert len(row["top"]) == 3 and row["top"][0][1] >= row["top"][-1][1]
+    markdown = clip_eval.markdown({"montages": {}, "gains": {}, "testsim_sources": "x",
+                                   "probes": {"zygomaticus x1 / own percentile": row}})
+    assert "| zygomaticus x1 / own percentile | mouthSmile" in markdown
+
+
+def _flat_then_burst(model):
+    from eifer_blender.core.tracks import MuscleTrack
+
+    values = np.full((300, 22), 2.0)
+    values[100:200, model.input_names.index("Zyg_L")] = 40.0
+    return MuscleTrack(values, model.input_names, 30.0, "fridlund22", "uV")
