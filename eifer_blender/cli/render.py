@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..blender.jobs.scene import open_scene, render
     from ..core.errors import InputError
-    from ._args import parse_frames
+    from ._args import parse_frames, print_left_out
 
     out = Path(args.out)
     if out.suffix.lower() not in (".mp4", ".png"):
@@ -29,12 +29,15 @@ def run(args: argparse.Namespace) -> int:
     frames = parse_frames(args.frames)
     scene = open_scene(args.blend, None)
     face = _face(scene, args.object)
+    left_out = print_left_out(scene, face)
     if out.suffix.lower() == ".png":
+        from ..blender.jobs.framing import leave_out
         from ..blender.jobs.render import render_still, setup_stage
 
         setup_stage(scene, face, resolution_px=args.resolution,
                     engine={"workbench": "BLENDER_WORKBENCH", "cycles": "CYCLES"}[args.engine])
-        print(f"rendered {render_still(scene, args.frame or scene.frame_current, out.resolve())}")
+        with leave_out(left_out):
+            print(f"rendered {render_still(scene, args.frame or scene.frame_current, out.resolve())}")
     else:
         print(f"rendered {render(scene, face, str(out), frames, resolution=args.resolution, engine=args.engine)}")
     return 0

@@ -1,6 +1,8 @@
 """The ARKit rig: any mesh whose shape keys carry ARKit-52 names — bind, key a track, sample a track."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import bpy
 import numpy as np
 
@@ -35,6 +37,27 @@ def arkit_binding(obj, *, swap_sides: bool = False, overrides: dict[str, str] | 
     if swap_sides:
         binding = {_swap_side(arkit): shape for arkit, shape in binding.items()}
     return binding
+
+
+@dataclass
+class MeshBinding:
+    """What one mesh of a face carries: ``matched`` ARKit name -> its shape key, ``unmatched`` the
+    shape keys (Basis aside) that carry no ARKit name (visemes, vendor names: map them in the
+    mapping table), ``keyed`` the ARKit names the last key wrote on it."""
+
+    name: str
+    matched: dict[str, str]
+    unmatched: list[str]
+    keyed: list[str] = field(default_factory=list)
+
+
+def mesh_binding(obj, binding: dict[str, str]) -> MeshBinding:
+    """The :class:`MeshBinding` of ``obj`` under ``binding`` (ARKit name -> shape key)."""
+    keys = obj.data.shape_keys
+    names = [kb.name for kb in keys.key_blocks[1:]] if keys is not None else []
+    used = set(binding.values())
+    return MeshBinding(obj.name, {n: binding[n] for n in ARKIT52 if n in binding},
+                       [n for n in names if n not in used])
 
 
 def require_binding(obj, wanted_names, binding) -> None:
@@ -139,6 +162,14 @@ class ArkitRig:
     def __init__(self, face, *, swap_sides: bool = False, mapping: dict[str, str] | None = None):
         self.face = face
         self.binding = arkit_binding(face, swap_sides=swap_sides, overrides=mapping)
+        self._keyed: list[str] = []
+
+    @property
+    def meshes(self) -> list[MeshBinding]:
+        """Each mesh the rig keys (here the one) with its matched and unmatched shapes."""
+        report = mesh_binding(self.face, self.binding)
+        report.keyed = list(self._keyed)
+        return [report]
 
     @property
     def animated_ids(self) -> list:
@@ -152,6 +183,7 @@ class ArkitRig:
 
     def key(self, track: ExpressionTrack, *, start_frame: int, action_name: str, keep=None):
         """Key ``track`` on the bound shape keys (the previous action is stashed); returns the action."""
+        self._keyed = [n for n in track.names if n in self.binding]
         return key_expression_track(self.face, track, self.binding, start_frame=start_frame,
                                     action_name=action_name, keep=keep)
 

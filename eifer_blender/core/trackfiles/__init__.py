@@ -2,7 +2,8 @@
 
 In: a :class:`~eifer_blender.core.tracks.Track`; out: CSV, EDF+ or BDF+ files, or a BIDS-EMG
 folder — and back. :func:`write_track` and :func:`read_track` are the one dispatch on the file's
-suffix, so no caller branches on it.
+suffix, so no caller branches on it. Face captures (Live Link Face CSV, MediaPipe blendshapes) read as
+expression tracks through :func:`read_capture`, which tells their formats apart (:mod:`.captures`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..atomic import atomic_file
 from ..errors import InputError
 from ..tracks import MuscleTrack, Track
 from .bids import BidsFiles, bids_basename, read_channels_tsv, write_bids_emg
+from .captures import CAPTURE_FORMATS, capture_format, read_capture
 from .edf import read_track_edf, write_track_edf
 from .table import read_track_csv, write_track_csv
 
@@ -51,4 +53,4 @@ def read_track(path: str | Path, *, fps: float | None = None) -> MuscleTrack:
 
 __all__ = ["TRACK_FORMATS", "write_track", "read_track", "write_track_csv", "read_track_csv",
            "write_track_edf", "read_track_edf", "write_bids_emg", "read_channels_tsv", "bids_basename",
-           "BidsFiles"]
+           "BidsFiles", "CAPTURE_FORMATS", "capture_format", "read_capture"]
