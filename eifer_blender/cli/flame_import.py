@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _find_rigs(bpy, name):
+    from ..blender.anim import internal
     from ..blender.rigs.flame import MESH_TAG_VALUE, RIG_TAG, find_flame_rig
     from ..core.errors import InputError
 
@@ -45,13 +46,14 @@ def _find_rigs(bpy, name):
         if obj is None:
             raise InputError(f"--rig: the scene has no object named {name!r}.")
         return [find_flame_rig(obj)]
-    return [find_flame_rig(obj) for obj in bpy.data.objects if obj.get(RIG_TAG) == MESH_TAG_VALUE]
+    return [find_flame_rig(obj) for obj in bpy.data.objects if internal.get(obj, RIG_TAG) == MESH_TAG_VALUE]
 
 
 def run(args: argparse.Namespace) -> int:
     import bpy
 
     from ..blender.anim.keyframes import scene_fps
+    from ..blender.jobs.scene import fill_sidebar, save_blend, stage_for_saving
     from ..blender.rigs.flame_build import build_flame_rig
     from ..blender.rigs.flame_keys import key_flame_params
     from ..core.errors import InputError
@@ -61,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".blend":
         raise InputError(f"--out {out}: write to a .blend file.")
+    from ._args import register_sidebar_settings
+
     params = read_flame_params(args.params, fps=args.fps, layout=args.layout)  # fail early
+    register_sidebar_settings()
     if args.blend:
         if not Path(args.blend).is_file():
             raise InputError(f"--blend {args.blend}: no such file.")
@@ -89,10 +94,15 @@ def run(args: argparse.Namespace) -> int:
     first, last = result["frames"]
     scene.frame_start = int(first)
     scene.frame_end = max(int(first), int(-(-last // 1)))
+    # the saved scene opens ready to use: the head in the sidebar (Infer, Heatmap), a camera and lights
+    stage_for_saving(scene, rig.mesh_obj, resolution_px=512)
+    fill_sidebar(scene, rig.mesh_obj)
     out.parent.mkdir(parents=True, exist_ok=True)
-    bpy.ops.wm.save_as_mainfile(filepath=str(out.resolve()), check_existing=False)
+    save_blend(out)
     for warning in result["warnings"]:
         print(f"warning: {warning}")
+    for note in result.get("notes", ()):
+        print(f"note: {note}")
     print(f"keyed {params.n_frames} frames ({params.fps:g} fps in the file, scene at "
           f"{scene_fps(scene):g} fps, frames {first:g}–{last:g}) on {rig.mesh_obj.name}; "
           f"wrote {out}")

@@ -249,7 +249,7 @@ def test_flame_import_command_builds_keys_and_saves(blender, rf, fp, model_path,
                      "--fps", "25", "--expressions", "50", "--shapes", "10"])
     assert code == 0 and out.is_file()
     bpy.ops.wm.open_mainfile(filepath=str(out), load_ui=False)
-    mesh_obj = next(o for o in bpy.data.objects if o.get(rf.RIG_TAG) == rf.MESH_TAG_VALUE)
+    mesh_obj = next(o for o in bpy.data.objects if _module("blender.anim.internal").get(o, rf.RIG_TAG) == rf.MESH_TAG_VALUE)
     rig = rf.find_flame_rig(mesh_obj)
     scene = bpy.context.scene
     assert rf.scene_fps(scene) == pytest.approx(25.0) and (scene.frame_start, scene.frame_end) == (1, n)

@@ -216,7 +216,7 @@ def test_saved_rig_evaluates_without_running_python(rf, flame, small_model, tmp_
     path = tmp_path / "flame_rig.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(path))
     bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False, use_scripts=False)
-    mesh_obj = next(o for o in bpy.data.objects if o.get(rf.RIG_TAG) == rf.MESH_TAG_VALUE)
+    mesh_obj = next(o for o in bpy.data.objects if _module("blender.anim.internal").get(o, rf.RIG_TAG) == rf.MESH_TAG_VALUE)
     python_driver_calls = []
 
     def watch(frame, event, _arg):

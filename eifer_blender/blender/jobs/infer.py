@@ -9,6 +9,7 @@ Everything is computed and checked before the scene is written, so an error chan
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import bpy
 import numpy as np
@@ -17,10 +18,13 @@ from ...core.errors import InputError, ModelMismatchError
 from ...core.network import Model, resolve_model
 from ...core.pipeline import expression_to_muscles
 from ...core.tracks import ExpressionTrack, MuscleTrack
-from ..anim import emg_object
+from ..anim import emg_object, internal
 from ..anim.keyframes import scene_fps
 from ..rigs import rig_for
 from . import heatmap
+
+if TYPE_CHECKING:
+    from ...core.heads.bridge import Bridge
 
 INFERRED_KIND = "inferred"
 SOURCE_PREFIX = "face:"
@@ -39,10 +43,18 @@ class InferReport:
     missing_shapes: list[str]  # model inputs the rig lacks (read as 0)
     model: Model
     heatmaps_refreshed: int = 0
+    bridge: Bridge | None = None  # the computed FLAME→ARKit bridge, when one was used
 
     @property
     def provider(self) -> str:
         return self.model.provider
+
+    @property
+    def bridge_note(self) -> str:
+        """'' or one line: a computed bridge was used, and its fit residual."""
+        from ..rigs.bridge_cache import bridge_note
+
+        return bridge_note(self.bridge) if self.bridge is not None else ""
 
 
 def _frames(scene, frame_range) -> np.ndarray:
@@ -54,35 +66,49 @@ def _frames(scene, frame_range) -> np.ndarray:
 
 
 def face_expression(face, model: Model, frames, *, scene=None, swap_sides: bool = False,
-                    mapping: dict[str, str] | None = None) -> tuple[ExpressionTrack, list[str]]:
+                    mapping: dict[str, str] | None = None,
+                    progress=None) -> tuple[ExpressionTrack, list[str]]:
     """The face's animation at ``frames`` as the expression track ``model`` reads.
 
     Returns ``(track, missing)``: inputs without a place on the rig (an ARKit model's shapes the
-    mesh has no shape key for) are filled with 0 and listed in ``missing``.
+    mesh has no shape key for) are filled with 0 and listed in ``missing``. A FLAME head read by
+    an ARKit model goes through the FLAME→ARKit bridge computed from the head's FLAME file
+    (cached; built on first use, reporting to ``progress(fraction, message)``).
 
     Raises
     ------
     InputError, ModelMismatchError
-        No usable shape keys, a rig the model's space cannot read (e.g. a FLAME head with an
-        ARKit model), a model space the add-on cannot sample.
+        No usable shape keys, a FLAME head whose FLAME file is gone or is not a face, an ARKit
+        head with a FLAME model, a model space the add-on cannot sample.
     """
+    track, missing, _ = _face_expression(face, model, frames, scene=scene, swap_sides=swap_sides,
+                                         mapping=mapping, progress=progress)
+    return track, missing
+
+
+def _face_expression(face, model: Model, frames, *, scene=None, swap_sides: bool = False,
+                     mapping: dict[str, str] | None = None, progress=None):
+    """:func:`face_expression`, and the bridge it used (or None)."""
     scene = scene or bpy.context.scene
     space = model.metadata.input_space
     if space not in ("arkit52", "flame"):
         raise ModelMismatchError(f"{model.path.name} reads the {space!r} space; faces can be read as "
                                  f"'arkit52' (shape keys) or 'flame' (FLAME rigs)")
     rig = rig_for(face, swap_sides=swap_sides, mapping=mapping)
-    if rig.space != space:
-        if rig.space == "flame":
-            raise ModelMismatchError(
-                f"{face.name} is a FLAME head: its shape keys are FLAME coefficients, and "
-                f"{model.path.name} reads ARKit-52 shapes; use an Exp2EMG model for the 'flame' space")
+    bridge = None
+    if rig.space != space and not (rig.space == "flame" and space == "arkit52"):
         raise ModelMismatchError(
             f"{model.path.name} reads FLAME parameters, and {face.name} is not a FLAME head made by "
             f"EIFER; use an ARKit Exp2EMG model for shape-key rigs")
     wanted = list(model.input_names)
     missing = rig.bind(wanted)
     sampled = rig.sample(frames, scene)
+    if rig.space == "flame" and space == "arkit52":
+        from ..rigs.bridge_cache import bridge_for_head  # the bridge stack loads only when needed
+
+        bridge = bridge_for_head(rig.rig, progress, otherwise=(
+            f"Use an Exp2EMG model for the 'flame' space instead of {model.path.name}"))
+        sampled = bridge.reverse_track(sampled)
     fps = scene_fps(scene)
     start_s = (float(frames[0]) - scene.frame_start) / fps
     values = np.zeros((sampled.n_frames, len(wanted)))
@@ -92,7 +118,9 @@ def face_expression(face, model: Model, frames, *, scene=None, swap_sides: bool 
     meta = {"source": face.name}
     if rig.space == "arkit52":
         meta["binding"] = {n: rig.binding[n] for n in wanted if n in rig.binding}
-    return ExpressionTrack(values, wanted, fps, space, sampled.units, start_s, meta), missing
+    if bridge is not None:
+        meta.update(bridge=bridge.sha256, bridge_summary=bridge.summary())
+    return ExpressionTrack(values, wanted, fps, space, sampled.units, start_s, meta), missing, bridge
 
 
 def _animated(rig) -> bool:
@@ -107,7 +135,7 @@ def _animated(rig) -> bool:
 
 def infer_muscles(face, *, scene=None, model=None, frame_range=None, providers: str = "auto",
                   swap_sides: bool = False, mapping: dict[str, str] | None = None,
-                  name: str | None = None) -> InferReport:
+                  name: str | None = None, progress=None) -> InferReport:
     """Infer muscle activity from ``face``'s animation and key it on an "EMG (inferred)" object.
 
     Parameters
@@ -119,6 +147,7 @@ def infer_muscles(face, *, scene=None, model=None, frame_range=None, providers: 
     providers : "auto", "cpu" or "cuda".
     swap_sides, mapping : as for driving (Left/Right exchange, ARKit name -> shape key).
     name : the EMG object's name (default "EMG (inferred) <face>").
+    progress : ``(fraction, message)`` callback while a FLAME head's bridge is built (first use).
 
     Returns
     -------
@@ -137,8 +166,8 @@ def infer_muscles(face, *, scene=None, model=None, frame_range=None, providers: 
         raise InputError("no face given: pick the animated face (a mesh with ARKit shape keys or a FLAME head)")
     frames = _frames(scene, frame_range)
     model = resolve_model(model, "arkit2emg", providers).require(direction="exp2emg", purpose="inferring muscles")
-    expression, missing = face_expression(face, model, frames, scene=scene, swap_sides=swap_sides,
-                                          mapping=mapping)
+    expression, missing, bridge = _face_expression(face, model, frames, scene=scene, swap_sides=swap_sides,
+                                                   mapping=mapping, progress=progress)
     moves = frames.size > 1 and np.ptp(expression.values, axis=0).max() > 0
     if not moves and (frames.size > 1 or not _animated(rig_for(face, swap_sides=swap_sides, mapping=mapping))):
         raise InputError(
@@ -148,12 +177,15 @@ def infer_muscles(face, *, scene=None, model=None, frame_range=None, providers: 
     muscles = expression_to_muscles(expression, model)
     muscles.meta.update({"face": face.name, "first_frame": int(frames[0]), "missing_shapes": missing,
                          "input_space": expression.space})
+    if bridge is not None:
+        muscles.meta.update(bridge=bridge.sha256, bridge_residual_median=float(np.nanmedian(
+            [bridge.residual(n) for n in bridge.reverse_shapes])))
 
     # Nothing above changed the scene; from here on, Blender is written.
     obj = emg_object.write_emg_object(scene, muscles, name=name or f"EMG (inferred) {face.name}",
                                       kind=INFERRED_KIND, source=SOURCE_PREFIX + face.name,
                                       start_frame=int(frames[0]))
-    face["eifer_inferred"] = obj.name
+    internal.put(face, "inferred", obj.name)
     refreshed = heatmap.refresh_heatmaps(obj)
     return InferReport(face, obj, expression, muscles, int(frames[0]), int(frames[-1]), missing, model,
-                       refreshed)
+                       refreshed, bridge)

@@ -5,7 +5,10 @@ Blender's own machinery only, so it plays back, renders and exports without Pyth
 
 - Mesh "… Head": basis = ``v_template``; shape keys ``Shape001…`` (identity), ``Exp001…``
   (expression) and 36 pose correctives ``Pose_<bone>_<row><col>`` (9 per non-root joint, eyes
-  included). Values are FLAME coefficients (slider range ±10, Blender's limit).
+  included). Values are FLAME coefficients (slider range ±10, Blender's limit). Where the model
+  file has eyelid blendshapes (SMIRK's ``l_eyelid``/``r_eyelid``), two more keys ``Eyelid_L``
+  and ``Eyelid_R`` are driven by the armature's keyed ``flame_eyelid`` pair (the eyelid
+  parameters of tracker files); like the expression keys they act before skinning.
 - Armature with bones ``root, neck, jaw, eye_L, eye_R`` at the joints the J regressor gives for
   the current identity. Every bone points straight up (+Z) with roll 0, so its rest orientation is
   ``core.heads.flame_model.FLAME_TO_BLENDER`` and its local rotation *is* FLAME's joint rotation. The skinning
@@ -38,6 +41,7 @@ from ...core.heads.flame_model import (
     matrix_to_axis_angle,
     quaternion_to_matrix,
 )
+from ..anim import internal
 
 BONE_NAMES: tuple[str, ...] = ("root", "neck", "jaw", "eye_L", "eye_R")  # FLAME joint order
 BONE_LENGTHS_M: tuple[float, ...] = (0.06, 0.04, 0.03, 0.012, 0.012)
@@ -47,7 +51,7 @@ DEFAULT_EXPRESSION_KEYS = 50
 SLIDER_LIMIT = 10.0  # Blender clamps shape-key slider ranges to ±10
 DRIVER_EXPRESSION_MAX_CHARS = 255  # ChannelDriver.expression is a char[256]
 
-RIG_TAG = "eifer_rig"
+RIG_TAG = "rig"  # internal (blender.anim.internal): "flame" / "flame_armature" / "open_head"
 MESH_TAG_VALUE = "flame"
 ARMATURE_TAG_VALUE = "flame_armature"
 # armature-object custom properties
@@ -55,9 +59,12 @@ JOINT_TEMPLATE_PROP = "eifer_flame_joint_template_m"  # (5·3,) regressed joints
 JOINT_SHAPE_DIRS_PROP = "eifer_flame_joint_shape_dirs_m"  # (5·3·n_shape,) per Shape key
 EXPRESSION_PARTS_PROP = "eifer_flame_expression_joint_parts_m"  # group: driven chunk sums
 EXPRESSION_OFFSET_PROP = "eifer_flame_expression_joint_offset_m"  # group: driven d_j per axis
-# keyed custom properties for parameters the FLAME geometry does not use (kept for round trips)
+# keyed custom properties of the armature object for parameters beyond expression and pose (kept
+# for round trips); ``flame_eyelid`` also drives the eyelid keys where the model file has them
 EXTRA_PARAM_PROPS = {"eyelid": "flame_eyelid", "cam": "flame_cam",
                      "translation_m": "flame_translation_m"}
+EYELID_KEY_NAMES: tuple[str, ...] = ("Eyelid_L", "Eyelid_R")  # SMIRK's [left, right] eyelid pair
+EYELIDS_PROP = "eifer_flame_eyelids"  # on the head mesh: the rig has driven eyelid keys
 POSE_GROUP_BONES = {"global_pose": ("root",), "neck_pose": ("neck",), "jaw_pose": ("jaw",),
                     "eye_pose": ("eye_L", "eye_R")}
 IDENTITY_MODES = ("mean", "per_frame", "keep")
@@ -117,6 +124,11 @@ class FlameRig:
     def expression_names(self) -> list[str]:
         return [expression_key_name(i) for i in range(self.n_expression)]
 
+    @property
+    def has_eyelids(self) -> bool:
+        """Whether the head has driven eyelid keys (its model file had eyelid blendshapes)."""
+        return bool(self.mesh_obj.get(EYELIDS_PROP, False))
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,7 +137,7 @@ class FlameRig:
 
 def is_flame_rig(obj: bpy.types.Object | None) -> bool:
     """Whether ``obj`` is the head mesh or the armature of a FLAME rig built by EIFER."""
-    return obj is not None and obj.get(RIG_TAG) in (MESH_TAG_VALUE, ARMATURE_TAG_VALUE)
+    return obj is not None and internal.get(obj, RIG_TAG) in (MESH_TAG_VALUE, ARMATURE_TAG_VALUE)
 
 
 def find_flame_rig(obj: bpy.types.Object | None) -> FlameRig:
@@ -136,17 +148,17 @@ def find_flame_rig(obj: bpy.types.Object | None) -> FlameRig:
     InputError
         ``obj`` is not part of a FLAME rig built by EIFER.
     """
-    if obj is not None and obj.get(RIG_TAG) == MESH_TAG_VALUE:
+    if obj is not None and internal.get(obj, RIG_TAG) == MESH_TAG_VALUE:
         armature = obj.parent if obj.parent is not None and \
-            obj.parent.get(RIG_TAG) == ARMATURE_TAG_VALUE else None
+            internal.get(obj.parent, RIG_TAG) == ARMATURE_TAG_VALUE else None
         if armature is None:
             armature = next((m.object for m in obj.modifiers if m.type == "ARMATURE"
                              and m.object is not None), None)
         if armature is not None and obj.data.shape_keys is not None:
             return FlameRig(obj, armature)
-    if obj is not None and obj.get(RIG_TAG) == ARMATURE_TAG_VALUE:
+    if obj is not None and internal.get(obj, RIG_TAG) == ARMATURE_TAG_VALUE:
         mesh_obj = next((child for child in obj.children
-                         if child.get(RIG_TAG) == MESH_TAG_VALUE), None)
+                         if internal.get(child, RIG_TAG) == MESH_TAG_VALUE), None)
         if mesh_obj is not None and mesh_obj.data.shape_keys is not None:
             return FlameRig(mesh_obj, obj)
     name = obj.name if obj is not None else "nothing"

@@ -18,6 +18,7 @@ from ...core.heads.flame_model import (
     corrective_basis,
     flame_to_blender,
 )
+from ..anim import internal
 from .flame import (
     ARMATURE_TAG_VALUE,
     BONE_LENGTHS_M,
@@ -26,7 +27,10 @@ from .flame import (
     DRIVER_EXPRESSION_MAX_CHARS,
     EXPRESSION_OFFSET_PROP,
     EXPRESSION_PARTS_PROP,
+    EXTRA_PARAM_PROPS,
     EYEBALL_ATTRIBUTE,
+    EYELID_KEY_NAMES,
+    EYELIDS_PROP,
     HELPER_COLLECTION,
     JOINT_SHAPE_DIRS_PROP,
     JOINT_TEMPLATE_PROP,
@@ -146,8 +150,8 @@ def _build(flame, collection, n_shape, n_expression, name, created) -> FlameRig:
     collection.objects.link(armature_obj)
     collection.objects.link(mesh_obj)
     mesh_obj.parent = armature_obj
-    armature_obj[RIG_TAG] = ARMATURE_TAG_VALUE
-    mesh_obj[RIG_TAG] = MESH_TAG_VALUE
+    internal.put(armature_obj, RIG_TAG, ARMATURE_TAG_VALUE)
+    internal.put(mesh_obj, RIG_TAG, MESH_TAG_VALUE)
     mesh_obj["eifer_flame_n_shape"] = n_shape
     mesh_obj["eifer_flame_n_expression"] = n_expression
     mesh_obj["eifer_flame_version"] = flame.version
@@ -175,6 +179,10 @@ def _build(flame, collection, n_shape, n_expression, name, created) -> FlameRig:
         _add_shape_key(mesh_obj, key_name, base_m + offsets, -SLIDER_LIMIT, SLIDER_LIMIT)
     for key_name, offsets in correctives:  # (R − I) entries lie in [−2, 2]
         _add_shape_key(mesh_obj, key_name, base_m + offsets, -2.0, 2.0)
+    if flame.eyelid_dirs is not None:
+        for key_name, offsets in zip(EYELID_KEY_NAMES, _to_blender_dirs(flame.eyelid_dirs)):
+            _add_shape_key(mesh_obj, key_name, base_m + offsets, -SLIDER_LIMIT, SLIDER_LIMIT)
+        mesh_obj[EYELIDS_PROP] = True
     mesh.shape_keys.use_relative = True
     mesh.shape_keys.name = f"{name} Head Keys"
 
@@ -206,6 +214,8 @@ def _build(flame, collection, n_shape, n_expression, name, created) -> FlameRig:
         pose_bone.rotation_mode = "QUATERNION"
 
     _add_corrective_drivers(rig)
+    if flame.eyelid_dirs is not None:
+        _add_eyelid_drivers(rig)
     joint_expression_dirs = np.einsum("jv,vak->jak", flame.j_regressor, expression_dirs)
     _add_expression_joint_drivers(rig, joint_expression_dirs)
     return rig
@@ -307,6 +317,21 @@ def _add_corrective_drivers(rig: FlameRig) -> None:
             target.rotation_mode = "QUATERNION"
             target.transform_space = "LOCAL_SPACE"
         driver.expression = POSE_FEATURE_QUATERNION_EXPRESSIONS[feature % 9]
+
+
+def _add_eyelid_drivers(rig: FlameRig) -> None:
+    """``Eyelid_L/R`` follow the armature's ``flame_eyelid`` pair (keyed from tracker files);
+    an averaging driver of one property needs no Python."""
+    prop_name = EXTRA_PARAM_PROPS["eyelid"]
+    rig.armature_obj[prop_name] = [0.0, 0.0]
+    for index, key_name in enumerate(EYELID_KEY_NAMES):
+        driver = _new_driver(rig.key, f'key_blocks["{key_name}"].value')
+        driver.type = "AVERAGE"
+        variable = driver.variables.new()
+        variable.name = "eyelid"
+        variable.type = "SINGLE_PROP"
+        variable.targets[0].id = rig.armature_obj
+        variable.targets[0].data_path = f'["{prop_name}"][{index}]'
 
 
 _COMPONENT_NAMES = [f"{bone}_{axis}" for bone in BONE_NAMES for axis in "xyz"]

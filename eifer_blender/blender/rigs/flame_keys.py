@@ -53,8 +53,10 @@ def key_flame_params(rig: FlameRig, params: FlameParams, start_frame: float = 1.
     Expression → all ``Exp`` keys (coefficients beyond the file's are keyed 0); global / neck /
     jaw / eye poses → quaternion keys on root / neck / jaw / eye_L / eye_R (only the groups the
     file has); eyelid, cam, translation → keyed custom properties ``flame_eyelid``, ``flame_cam``,
-    ``flame_translation_m`` on the armature object (FLAME's geometry does not use them; they are
-    kept so an export gives them back). The actions the rig had are stashed, not deleted.
+    ``flame_translation_m`` on the armature object (kept so an export gives them back). The
+    eyelid pair moves the eyelids where the model file had eyelid blendshapes (``Eyelid_L/R``
+    keys driven by ``flame_eyelid``); elsewhere it is kept only, with a warning. The actions
+    the rig had are stashed, not deleted.
 
     Parameters
     ----------
@@ -76,7 +78,8 @@ def key_flame_params(rig: FlameRig, params: FlameParams, start_frame: float = 1.
     -------
     dict
         ``frames`` (first, last), ``n_frames``, ``keyed`` (curve names), ``warnings`` (list of
-        str, e.g. coefficients the rig has no key for, values beyond ±10 that Blender clamps).
+        str, e.g. coefficients the rig has no key for, values beyond ±10 that Blender clamps),
+        ``notes`` (list of str: eyelid parameters on a head without eyelid blendshapes).
     """
     if identity not in IDENTITY_MODES:
         raise InputError(f"identity must be one of {', '.join(IDENTITY_MODES)}, got {identity!r}.")
@@ -100,6 +103,10 @@ def key_flame_params(rig: FlameRig, params: FlameParams, start_frame: float = 1.
             warnings.append(f"{where}: has {shape.shape[1]} identity coefficients, the rig "
                             f"{rig.n_shape}; the rest were left out.")
         shape = shape[:, :n_sh]
+    notes: list[str] = []
+    if params.eyelid is not None and np.any(params.eyelid != 0) and not rig.has_eyelids:
+        notes.append(f"{where}: its eyelid parameters are kept (flame_eyelid) but move nothing: the "
+                     f"head's FLAME model file has no eyelid blendshapes.")
     for values, what in ((expression, "expression"), (shape, "identity")):
         if values is not None and np.abs(values).max(initial=0.0) > SLIDER_LIMIT:
             warnings.append(f"{where}: {what} values beyond ±{SLIDER_LIMIT:g} were clamped "
@@ -149,7 +156,7 @@ def key_flame_params(rig: FlameRig, params: FlameParams, start_frame: float = 1.
             set_flame_parameters(rig, shape=mean_shape)
         replace_joints(rig, np.pad(mean_shape, (0, rig.n_shape - mean_shape.size)))
     return {"frames": (float(frames[0]), float(frames[-1])), "n_frames": params.n_frames,
-            "keyed": keyed, "warnings": warnings}
+            "keyed": keyed, "warnings": warnings, "notes": notes}
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""FLAME in the UI: Add FLAME Head, re-place joints, import/export per-frame FLAME parameters.
+"""FLAME in the UI: Add FLAME Head, re-place joints, import/export per-frame FLAME parameters,
+compute the ARKit ↔ FLAME bridge.
 
 Short shells over the FLAME rig (``blender/rigs/flame*``) and the FLAME core (``core/heads``,
 ``core/expression/flame_files``).
@@ -16,11 +17,12 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 from ...core.errors import EiferError, InputError
 from ...core.expression.flame_files import read_flame_params, write_flame_params
 from ...core.heads.flame_file import load_flame_model
+from ..rigs.bridge_cache import bridge_for_file, bridge_note, head_flame_file
 from ..rigs.flame import find_flame_rig, is_flame_rig
 from ..rigs.flame_build import build_flame_rig, replace_joints
 from ..rigs.flame_keys import key_flame_params, sample_flame_params
 from .preferences import get_preferences
-from .reporting import reports_input_errors
+from .reporting import Progress, reports_input_errors
 
 FLAME_SITE = "https://flame.is.tue.mpg.de"
 NO_MODEL_MESSAGE = (
@@ -182,6 +184,8 @@ class EIFER_OT_import_flame_params(_ActsOnFlameRig, bpy.types.Operator, ImportHe
             context.scene.frame_end = max(int(first), int(-(-last // 1)))
         for warning in result["warnings"]:
             self.report({"WARNING"}, warning)
+        for note in result.get("notes", ()):
+            self.report({"INFO"}, note)
         assumed = " (assumed 30 fps)" if params.meta.get("fps_assumed") else ""
         self.report({"INFO"}, f"Keyed {params.n_frames} frames of {os.path.basename(self.filepath)} "
                               f"at {params.fps:g} fps{assumed} on {rig.mesh_obj.name}")
@@ -232,10 +236,58 @@ class EIFER_OT_export_flame_params(_ActsOnFlameRig, bpy.types.Operator, ExportHe
         return {"FINISHED"}
 
 
+bridge_summaries: dict[str, str] = {}  # FLAME file -> the last bridge summary (the panel shows it)
+
+
+def bridge_flame_path(context) -> str:
+    """The FLAME file whose bridge the button computes: the selected FLAME head's own, else the
+    preferences' model ('' when neither)."""
+    obj = context.active_object
+    if is_flame_rig(obj):
+        try:
+            return str(head_flame_file(find_flame_rig(obj)))
+        except InputError:
+            pass
+    path = flame_path_from_preferences(context).strip()
+    return bpy.path.abspath(path) if path else ""
+
+
+def bridge_summary_lines(context, width: int = 44) -> list[str]:
+    """The last bridge summary of the FLAME file the button acts on, wrapped for a panel."""
+    import textwrap
+
+    path = bridge_flame_path(context)
+    summary = bridge_summaries.get(os.path.realpath(path)) if path else None
+    return textwrap.wrap(summary, width) if summary else []
+
+
+class EIFER_OT_build_flame_bridge(bpy.types.Operator):
+    """Compute the ARKit↔FLAME bridge from your FLAME file (the selected head's, else the preferences' model), \
+so ARKit models drive FLAME heads and read them back; cached in your user folder"""
+
+    bl_idname = "eifer.build_flame_bridge"
+    bl_label = "Compute ARKit↔FLAME Bridge"
+    bl_options = {"REGISTER"}  # the scene is not changed
+
+    @reports_input_errors
+    def execute(self, context):
+        path = bridge_flame_path(context)
+        if not path:
+            self.report({"ERROR"}, NO_MODEL_MESSAGE)
+            return {"CANCELLED"}
+        with Progress(context, "bridge") as progress:
+            bridge = bridge_for_file(path, progress=lambda fraction, what: progress.step(int(100 * fraction), what))
+        note = bridge_note(bridge)
+        bridge_summaries[os.path.realpath(path)] = note
+        name, worst = bridge.worst_residual()
+        self.report({"WARNING"} if worst > 0.25 else {"INFO"}, f"{os.path.basename(path)}: {note}")
+        return {"FINISHED"}
+
+
 def draw_add_menu(self, context):
     """Add ▸ Mesh ▸ FLAME Head."""
     self.layout.operator(EIFER_OT_add_flame_head.bl_idname, icon="USER")
 
 
 CLASSES = (EIFER_OT_add_flame_head, EIFER_OT_replace_flame_joints, EIFER_OT_import_flame_params,
-           EIFER_OT_export_flame_params)
+           EIFER_OT_export_flame_params, EIFER_OT_build_flame_bridge)

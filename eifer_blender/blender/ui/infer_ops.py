@@ -55,7 +55,8 @@ class EIFER_OT_infer_muscles(NeedsFace, bpy.types.Operator):
             progress.step(5, f"reading {settings.face.name}, frames {frames[0]}–{frames[1]}")
             report = infer_muscles(settings.face, scene=scene, model=_abspath(settings.inverse_model_path),
                                    frame_range=frames, providers=provider_preference(context),
-                                   swap_sides=settings.swap_sides, mapping=shape_mapping(settings))
+                                   swap_sides=settings.swap_sides, mapping=shape_mapping(settings),
+                                   progress=lambda fraction, what: progress.step(5 + int(45 * fraction), what))
             progress.step(100, "done")
         settings.inferred = report.emg_object
         note = report.model.provider_note
@@ -65,6 +66,7 @@ class EIFER_OT_infer_muscles(NeedsFace, bpy.types.Operator):
                     f"on {report.provider.replace('ExecutionProvider', '')}"
                     + (f"; no shape key for {len(missing)} model inputs, read as 0: {', '.join(missing[:5])}"
                        + (" …" if len(missing) > 5 else "") if missing else "")
+                    + (f"; through the {report.bridge_note}" if report.bridge_note else "")
                     + (f" ({note})" if note else ""))
         return {"FINISHED"}
 

@@ -33,7 +33,10 @@ class FlameModel:
     """A validated FLAME model, float64, metres, FLAME frame (Y up, face looking +Z).
 
     ``shapedirs[..., :n_shape]`` is identity, ``shapedirs[..., n_shape:]`` expression.
-    ``parents[0] == -1``; every other joint's parent has a smaller index.
+    ``parents[0] == -1``; every other joint's parent has a smaller index. ``eyelid_dirs``
+    (V, 3, 2) [left, right]: eyelid-closure blendshapes where the file has them (SMIRK's
+    ``l_eyelid``/``r_eyelid``, or ``eyelid_dirs``), else None; they act on the rest mesh, before
+    skinning, like the expression basis.
     """
 
     v_template_m: np.ndarray  # (V, 3)
@@ -49,6 +52,11 @@ class FlameModel:
     version_basis: str  # what the version was read from
     source: str = ""
     meta: dict = field(default_factory=dict)
+    eyelid_dirs: np.ndarray | None = None  # (V, 3, 2) [left, right], metres per unit
+
+    @property
+    def has_eyelids(self) -> bool:
+        return self.eyelid_dirs is not None
 
     @property
     def n_vertices(self) -> int:
@@ -239,6 +247,7 @@ def flame_model_from_arrays(arrays: Mapping[str, Any],
             meta[key] = str(np.asarray(arrays[key]))
     if arrays.get("_skipped_keys"):
         meta["skipped_keys"] = list(arrays["_skipped_keys"])
+    eyelid_dirs = _eyelid_dirs(arrays, n_vertices, source)
     return FlameModel(
         v_template_m=v_template.astype(np.float64),
         faces=faces,
@@ -253,7 +262,30 @@ def flame_model_from_arrays(arrays: Mapping[str, Any],
         version_basis=basis,
         source=str(source),
         meta=meta,
+        eyelid_dirs=eyelid_dirs,
     )
+
+
+def _eyelid_dirs(arrays: Mapping[str, Any], n_vertices: int, source) -> np.ndarray | None:
+    """Eyelid blendshapes (V, 3, 2) from ``eyelid_dirs`` (V, 3, 2) or SMIRK's ``l_eyelid`` and
+    ``r_eyelid`` ((V, 3) each); None when the file has neither. Present but malformed is an error:
+    the user expects the eyelids to move."""
+    if "eyelid_dirs" in arrays:
+        keys, parts = ("eyelid_dirs",), [_numeric(resolve_arrays(arrays["eyelid_dirs"], source,
+                                                                  "eyelid_dirs"), "eyelid_dirs", source)]
+        expected = [(n_vertices, 3, 2)]
+    elif "l_eyelid" in arrays and "r_eyelid" in arrays:
+        keys = ("l_eyelid", "r_eyelid")
+        parts = [_numeric(resolve_arrays(arrays[k], source, k), k, source) for k in keys]
+        expected = [(n_vertices, 3)] * 2
+    else:
+        return None
+    for key, part, shape in zip(keys, parts, expected):
+        _expect_shape(part, shape, key, source, "eyelid blendshape: vertices × xyz")
+        if not np.all(np.isfinite(part)):
+            raise FlameModelError(f"{source}: key {key!r} contains NaN/Inf values; the file is damaged.")
+    dirs = parts[0] if len(parts) == 1 else np.stack(parts, axis=-1)
+    return dirs.astype(np.float64)
 
 
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".p")
@@ -357,6 +389,8 @@ def save_flame_npz(flame: FlameModel, path: str | Path) -> Path:
     kintree = np.stack([np.where(flame.parents < 0, 4294967295, flame.parents),
                         np.arange(flame.n_joints)]).astype(np.int64)
     extra = {}
+    if flame.eyelid_dirs is not None:
+        extra["eyelid_dirs"] = flame.eyelid_dirs
     if "supr_expression_metadata" in flame.meta:
         extra["supr_expression_metadata"] = np.array(
             json.dumps(flame.meta["supr_expression_metadata"], default=str))
