@@ -74,3 +74,56 @@ def write_lab_csv(path, signal_uv: np.ndarray, *, names=("EMG_zyg", "EMG_cor"), 
     header = ",".join(("Time",) + tuple(names))
     path.write_text("\ufeff" + prefix + header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
     return written
+
+
+# ------------------------------------------------------------------------------------------ live (LSL)
+LSL_CONFIG = """[ports]
+IPv6 = disable
+[multicast]
+ResolveScope = machine
+[lab]
+KnownPeers = {127.0.0.1}
+[log]
+level = -3
+"""
+
+
+def lsl_on_this_machine() -> str:
+    """Keep LSL discovery on this machine (loopback only) for this test process; liblsl reads the
+    file named by ``LSLAPICFG`` once, at its first use, so call this before any LSL call."""
+    import os
+    import tempfile
+
+    path = os.environ.get("EIFER_TEST_LSLAPICFG")
+    if not path:
+        folder = tempfile.mkdtemp(prefix="eifer-lsl-")
+        path = os.path.join(folder, "lsl_api.cfg")
+        with open(path, "w") as handle:
+            handle.write(LSL_CONFIG)
+        os.environ["EIFER_TEST_LSLAPICFG"] = path
+    os.environ["LSLAPICFG"] = path
+    return path
+
+
+def live_test_model(folder, *, alignment: str = "causal", window: int = 5, seed: int = 3, masked: bool = True):
+    """A small channel-flexible EMG2Exp ONNX model (mask input, "activity" input normalisation, like
+    the shipped one; ``masked=False``: one that needs all 22 sites) with the given window alignment; its path."""
+    from pathlib import Path
+
+    import torch
+
+    from eifer_blender.core.expression.spaces import ARKIT_OBSERVABLE, ARKIT_SITES
+    from eifer_blender.core.network import ModelMetadata
+    from eifer_blender.core.recording.montage import FRIDLUND22
+    from models.export import export_onnx
+    from models.nets import NetConfig, WindowNet
+
+    torch.manual_seed(seed)
+    net = WindowNet(NetConfig(22, len(ARKIT_OBSERVABLE), window=window, hidden=16, depth=1, masked=masked))
+    net.set_standardisation(np.full(22, 0.2), np.full(22, 0.5))
+    metadata = ModelMetadata("emg2exp", "emg", "fridlund22", FRIDLUND22, "normalised",
+                             {"method": "activity", "calibration": "percentile"}, "arkit52", ARKIT_OBSERVABLE, "1",
+                             "sigmoid", 30.0, window, alignment, "unit test", "0",
+                             processing={"rms_window_s": 0.125}, mask_name="mask" if masked else "",
+                             output_sites={n: list(ARKIT_SITES[n]) for n in ARKIT_OBSERVABLE} if masked else {})
+    return export_onnx(net.eval(), metadata, Path(folder) / f"live_{alignment}{'' if masked else '_all'}.onnx")

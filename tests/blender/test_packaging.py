@@ -164,8 +164,10 @@ def test_windows_onnxruntime_loads_with_the_msvc_runtime_blender_ships():
 
 # Imported only where they are used, with a clear error naming the package when absent: bioread
 # (BIOPAC .acq) depends on docopt, which PyPI has only as an sdist, so no wheel set resolves; Dask
-# and dask-jobqueue run batches outside Blender (``eifer batch``), never inside the extension.
-OPTIONAL = {"bioread", "dask", "distributed", "dask_jobqueue"}
+# and dask-jobqueue run batches outside Blender (``eifer batch``), never inside the extension;
+# pylsl (Go Live, ``eifer stream``) is not bundled yet: its platform wheels must be locked without the
+# library-less ``py3-none-any`` one (FACTS: LSL), and the error says ``pip install pylsl==1.18.6``.
+OPTIONAL = {"bioread", "dask", "distributed", "dask_jobqueue", "pylsl"}
 
 
 def test_every_third_party_import_of_the_addon_is_bundled_or_ships_with_blender():

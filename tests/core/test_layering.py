@@ -21,7 +21,7 @@ BLENDER_MODULES = ("bpy", "mathutils", "bmesh", "addon_utils", "bpy_extras")
 # Top-level modules of a part that are not listed (core/errors.py, core/tracks.py, core/pickles.py,
 # core/atomic.py, the part's __init__) are its base: stage 0 of that part.
 STAGES = {
-    "core": ("recording", "envelopes", "network", "expression", "heads", "trackfiles", "pipeline", "analysis",
+    "core": ("recording", "envelopes", "network", "expression", "heads", "trackfiles", "pipeline", "live", "analysis",
              "simulator", "batch"),
     "blender": ("anim", "rigs", "jobs", "ui"),
     "cli": (),
