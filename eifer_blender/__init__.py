@@ -25,8 +25,10 @@ def register():
     import bpy
 
     from .blender import ui
+    from .blender.anim import internal
 
     ui.register()
+    internal.register_handlers()  # upgrade files saved by earlier versions on load; stamp on save
     if hasattr(bpy.utils, "register_cli_command"):  # Blender 4.2+
         _cli_handle = bpy.utils.register_cli_command("eifer", _run_cli)
 
@@ -36,8 +38,10 @@ def unregister():
     import bpy
 
     from .blender import ui
+    from .blender.anim import internal
 
     if _cli_handle is not None:
         bpy.utils.unregister_cli_command(_cli_handle)
         _cli_handle = None
+    internal.unregister_handlers()
     ui.unregister()

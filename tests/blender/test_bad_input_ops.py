@@ -102,11 +102,15 @@ def test_drive_refuses_bad_models_and_matrices(driven_scene, inputs, setting, va
 
 
 @pytest.mark.parametrize("name, message", [("moved.edf", "not found"), ("garbage.edf", "garbage.edf")])
-def test_drive_refuses_a_recording_moved_or_damaged_since_import(driven_scene, inputs, name, message):
+def test_rereading_a_recording_moved_or_damaged_since_import_is_refused(driven_scene, inputs, name, message):
+    from eifer_blender.blender.anim import internal
     from eifer_blender.blender.anim.emg_object import SOURCE_KEY
 
-    driven_scene.recording[SOURCE_KEY] = str(inputs / name)
+    internal.put(driven_scene.recording, SOURCE_KEY, str(inputs / name))
+    driven_scene.reread_recording = True
     _refused(lambda: bpy.ops.eifer.drive_face(), message, inputs)
+    driven_scene.reread_recording = False  # the curves in the .blend drive without the file
+    assert bpy.ops.eifer.drive_face() == {"FINISHED"}
 
 
 @pytest.mark.parametrize("operator", ["export_envelopes", "export_muscles"])

@@ -37,11 +37,11 @@ def test_import_keys_one_curve_per_channel_and_reimport_replaces(blender, record
     assert track.names == montage.FRIDLUND22 and track.units == "uV" and track.fps == 25
     assert track.n_frames == pytest.approx(10.0 * 25, abs=2)
     assert 0 < np.median(track.values) < 50  # µV levels of a face at rest and moving
-    assert obj["eifer_start_frame"] == 11
+    assert emg_object.start_frame(obj) == 11
     first_action = obj.animation_data.action
     assert bpy.ops.eifer.import_emg(filepath=str(recording_path), start_frame=1) == {"FINISHED"}
-    assert scene.eifer.recording == obj and len([o for o in bpy.data.objects if o.get("eifer_kind")]) == 1
-    assert obj.animation_data.action != first_action and obj["eifer_start_frame"] == 1
+    assert scene.eifer.recording == obj and len([o for o in bpy.data.objects if emg_object.kind(o)]) == 1
+    assert obj.animation_data.action != first_action and emg_object.start_frame(obj) == 1
 
 
 @pytest.mark.parametrize("content, message", [

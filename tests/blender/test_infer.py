@@ -95,7 +95,9 @@ def test_inferred_curves_are_the_model_applied_to_the_keyed_animation(infer, tmp
     expected = np.column_stack(list(animation.values())) @ weights.T + bias
     assert report.frame_start == 5 and report.frame_end == 16 and report.missing_shapes == []
     emg = report.emg_object
-    assert emg["eifer_kind"] == "inferred" and emg.name == "EMG (inferred) Face" and face["eifer_inferred"] == emg.name
+    emg_object, internal = _module("blender.anim.emg_object"), _module("blender.anim.internal")
+    assert emg_object.kind(emg) == "inferred" and emg.name == "EMG (inferred) Face"
+    assert internal.get(face, "inferred") == emg.name
     back = _module("blender.anim.emg_object").read_emg_object(emg)
     assert back.names == _module("core.recording.montage").FRIDLUND22 and back.units == "normalised"
     assert np.allclose(back.values, expected, atol=1e-4)
@@ -104,7 +106,7 @@ def test_inferred_curves_are_the_model_applied_to_the_keyed_animation(infer, tmp
     assert keyed_frames.tolist() == list(range(5, 17))
     # inferring again replaces the same object's curves
     again = infer.infer_muscles(face, model=path, frame_range=(6, 9), providers="cpu")
-    assert again.emg_object == emg and len([o for o in bpy.data.objects if o.get("eifer_kind") == "inferred"]) == 1
+    assert again.emg_object == emg and len([o for o in bpy.data.objects if emg_object.kind(o) == "inferred"]) == 1
     assert _module("blender.anim.emg_object").read_emg_object(emg).n_frames == 4
 
 
@@ -177,7 +179,7 @@ def test_bad_input_gives_a_clear_message_and_changes_nothing(infer, tmp_path):
         with pytest.raises(error, match=message):
             infer.infer_muscles(face, frame_range=kwargs.pop("frame_range", (1, 5)), providers="cpu", **kwargs)
     assert _scene_snapshot() == before
-    assert "eifer_inferred" not in moving
+    assert not _module("blender.anim.internal").has(moving, "inferred")
 
 
 def test_flame_rig_is_read_through_its_parameters_and_refused_by_an_arkit_model(infer, tmp_path):
@@ -249,12 +251,12 @@ def test_reinferring_refreshes_a_heatmap_that_shows_the_inferred_object(infer, t
     path, _, _ = linear_model(tmp_path / "lin.onnx", names)
     first = infer.infer_muscles(head, model=path, frame_range=(1, 10), providers="cpu")
     info = heatmap.enable_heatmap(head, first.emg_object)
-    node = info.material.node_tree.nodes["÷p95 Zyg_L"]
+    node = info.node_group.nodes["÷p95 Zyg_L"]
     old_scale = node.inputs[1].default_value
     path2, _, _ = linear_model(tmp_path / "lin2.onnx", names, seed=9)
     second = infer.infer_muscles(head, model=path2, frame_range=(1, 10), providers="cpu")
     assert second.heatmaps_refreshed == 1
-    new_scale = bpy.data.materials[info.material.name].node_tree.nodes["÷p95 Zyg_L"].inputs[1].default_value
+    new_scale = bpy.data.node_groups[info.node_group.name].nodes["÷p95 Zyg_L"].inputs[1].default_value
     p95 = np.percentile(second.muscles.column("Zyg_L"), 95)
     assert new_scale == pytest.approx(1 / p95, rel=1e-4) and new_scale != pytest.approx(old_scale)
 

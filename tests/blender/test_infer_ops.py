@@ -53,7 +53,7 @@ def test_infer_operator_keys_the_scene_range_and_reports_errors_without_changes(
     settings.inverse_model_path = str(model)
     assert bpy.ops.eifer.infer_muscles() == {"FINISHED"}
     inferred = settings.inferred
-    assert inferred is not None and inferred["eifer_kind"] == "inferred"
+    assert inferred is not None and _module("blender.anim.emg_object").kind(inferred) == "inferred"
     track = _module("blender.anim.emg_object").read_emg_object(inferred)
     assert track.n_frames == 30 and track.names == _module("core.recording.montage").FRIDLUND22
     # the preview range limits the frames
@@ -152,7 +152,7 @@ def test_infer_muscles_command_writes_every_output_and_refuses_bad_input(scene, 
     assert (tmp_path / "bids" / "sub-01" / "emg" / "sub-01_task-face_acq-inferred_channels.tsv").is_file()
     bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out.blend"), load_ui=False)
     saved = bpy.data.objects["Face"]
-    assert _module("blender.jobs.heatmap").is_enabled(saved) and saved["eifer_inferred"] in bpy.data.objects
+    assert _module("blender.jobs.heatmap").is_enabled(saved) and _module("blender.anim.internal").get(saved, "inferred") in bpy.data.objects
     # the compare command scores the written files against themselves: perfect agreement
     code = cli.main(["compare", "--recorded", str(out), "--inferred", str(tmp_path / "m.edf"),
                      "--csv", str(tmp_path / "cmp.csv"), "--png", str(tmp_path / "cmp.png")])

@@ -104,7 +104,7 @@ def shape_key_values(face, frames=SAMPLE_FRAMES) -> dict[str, list[float]]:
 def object_curve_values(obj, frames=SAMPLE_FRAMES) -> dict[str, list[float]]:
     """The object's numeric channel properties at ``frames`` (the EMG objects' muscle curves)."""
     scene = bpy.context.scene
-    names = [k for k in obj.keys() if isinstance(obj[k], float) and not k.startswith("eifer_")]
+    names = [k for k in obj.keys() if isinstance(obj[k], float) and k.startswith("emg:")]
     values = {k: [] for k in names}
     for frame in frames:
         scene.frame_set(frame)
@@ -186,7 +186,7 @@ class Flow:
     def import_recording(self):
         call("import_emg", filepath=str(EXAMPLE))
         recording = bpy.context.scene.eifer.recording
-        assert recording is not None and recording.get("eifer_kind") == "recording"
+        assert recording is not None and ext("blender.anim.emg_object").kind(recording) == "recording"
         channels = object_curve_values(recording)
         assert len(channels) >= 8, f"only {len(channels)} channels keyed on {recording.name}"
         moving = [k for k, v in channels.items() if max(v) > min(v)]
@@ -208,7 +208,7 @@ class Flow:
             raise Skip("this build registers no eifer.infer_muscles operator")
         call("infer_muscles")
         inferred = bpy.context.scene.eifer.inferred
-        assert inferred is not None and inferred.get("eifer_kind") == "inferred"
+        assert inferred is not None and ext("blender.anim.emg_object").kind(inferred) == "inferred"
         values = object_curve_values(inferred)
         assert len(values) >= 8 and any(max(v) > min(v) for v in values.values()), "flat inferred muscles"
         self.state["inferred"] = inferred.name

@@ -10,11 +10,13 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from . import internal
+
 _INTERPOLATION = {"CONSTANT": 0, "LINEAR": 1, "BEZIER": 2}
 _AUTO_CLAMPED = 4
 PREVIOUS_ACTION_KEY = "eifer_previous_action"
 STASH_TRACK_NAME = "[EIFER previous]"
-MADE_BY_EIFER_KEY = "eifer_made"  # on actions this add-on wrote (drives, imports)
+MADE_BY_EIFER_KEY = "made"  # internal (see .internal), on actions this add-on wrote (drives, imports)
 
 
 def scene_fps(scene) -> float:
@@ -28,7 +30,7 @@ def new_action(id_data: bpy.types.ID, name: str):
     Returns ``(action, channelbag)``; the channelbag's ``fcurves`` receive the curves.
     """
     action = bpy.data.actions.new(name)
-    action[MADE_BY_EIFER_KEY] = True
+    internal.put(action, MADE_BY_EIFER_KEY, True)
     slot = action.slots.new(id_type=id_data.id_type, name=id_data.name)
     layer = action.layers.new("EIFER")
     strip = layer.strips.new(type="KEYFRAME")
@@ -154,7 +156,7 @@ def stash_assigned_action(id_data: bpy.types.ID) -> str | None:
     if anim is None or anim.action is None:
         return None
     action, slot = anim.action, anim.action_slot
-    if action.get(MADE_BY_EIFER_KEY):
+    if internal.get(action, MADE_BY_EIFER_KEY):
         # a drive replaces an earlier drive: the user's own action stays the one to restore, and the
         # superseded drive (the add-on's output, made again on any drive) goes unless used elsewhere
         anim.action = None

@@ -28,11 +28,11 @@ class CompareReport:
 
 
 def _keyed_span(obj) -> tuple[int, int]:
-    if emg_object.CHANNELS_KEY not in obj:
+    if not emg_object.is_emg_object(obj):
         raise InputError(f"{obj.name} is not an EMG object (import a recording or infer muscles first)")
     bag = keyframes.assigned_channelbag(obj)
-    names = list(obj[emg_object.CHANNELS_KEY])
-    curve = bag.fcurves.find(f'["{bpy.utils.escape_identifier("emg:" + names[0])}"]') if bag and names else None
+    names = emg_object.channel_names(obj)
+    curve = bag.fcurves.find(f'["{bpy.utils.escape_identifier(emg_object.CURVE_PREFIX + names[0])}"]') if bag and names else None
     if curve is None or len(curve.keyframe_points) == 0:
         raise InputError(f"{obj.name} has no EMG curves")
     frames, _ = keyframes.read_keys(curve)
@@ -63,7 +63,7 @@ def compare_emg(recorded, inferred, *, frame_range=None, scaling: str = "auto", 
         raise InputError(f"{recorded.name} (frames {spans[0][0]}–{spans[0][1]}) and {inferred.name} "
                          f"(frames {spans[1][0]}–{spans[1][1]}) share no frame"
                          + (f" within {frame_range[0]}–{frame_range[1]}" if frame_range else ""))
-    rates = float(recorded["eifer_fps"]), float(inferred["eifer_fps"])
+    rates = emg_object.fps(recorded), emg_object.fps(inferred)
     if abs(rates[0] - rates[1]) > 1e-6:
         raise InputError(f"{recorded.name} was keyed at {rates[0]:g} fps and {inferred.name} at "
                          f"{rates[1]:g} fps; re-import or re-infer at one frame rate")

@@ -14,7 +14,7 @@ EXPORT_SUFFIXES = {"CSV": ".csv", "EDF": ".edf", "BDF": ".bdf", "BIDS": ""}
 
 def muscle_track_of(obj) -> MuscleTrack:
     """The muscle track keyed on an EMG object."""
-    if obj is None or emg_object.CHANNELS_KEY not in obj:
+    if not emg_object.is_emg_object(obj):
         raise InputError(f"{getattr(obj, 'name', 'nothing')} is not an EMG object")
     try:
         return emg_object.read_emg_object(obj)
@@ -35,7 +35,7 @@ def export_curves(obj, path, file_format: str = "CSV", *, subject: str = "01", s
     path = Path(path)
     if file_format == "BIDS":
         root = path.with_suffix("") if path.suffix else path
-        inferred = obj.get(emg_object.KIND_KEY) == "inferred"
+        inferred = emg_object.kind(obj) == "inferred"
         files = write_bids_emg(track, root, subject=subject, session=session or None, task=task,
                                acquisition="inferred" if inferred else None, power_line_hz=power_line_hz)
         return files.data
