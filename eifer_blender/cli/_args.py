@@ -83,6 +83,35 @@ def print_track_report(track) -> None:
         print(f"warning: {warning}")
 
 
+def print_mesh_report(meshes) -> None:
+    """Each mesh of the face's character: the ARKit shapes it carries, keyed, and its other shape keys."""
+    if len(meshes) < 2 and not any(m.unmatched for m in meshes):
+        return
+    from ..core.expression.spaces import ARKIT52
+
+    for mesh in meshes:
+        keyed = f", keyed {len(mesh.keyed)}" if mesh.keyed else ", not keyed"
+        if len(mesh.matched) <= 12:
+            shapes = f"{len(mesh.matched)} ARKit shapes ({', '.join(mesh.matched) or 'none'})"
+        else:
+            lacks = [n for n in ARKIT52 if n not in mesh.matched]
+            shapes = f"{len(mesh.matched)} ARKit shapes" + (f" (all but {', '.join(lacks)})" if lacks else " (all)")
+        print(f"mesh {mesh.name}: {shapes}{keyed}")
+        if mesh.unmatched:
+            print(f"  no ARKit name (map them in the mapping table): {', '.join(mesh.unmatched)}")
+
+
+def print_left_out(scene, face) -> list:
+    """Name the objects a render of ``face`` leaves out (importer helpers, objects hidden in the viewport)."""
+    from ..blender.jobs.framing import left_out_of_render
+
+    left_out = left_out_of_render(scene, face)
+    if left_out:
+        print(f"left out of the render: {', '.join(o.name for o in left_out)} (hidden in the viewport or "
+              f"importer helpers)")
+    return left_out
+
+
 VIDEO_SUFFIXES = (".mp4",)
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -113,3 +142,18 @@ def check_render_arguments(args) -> None:
     """The render options of :func:`add_render_arguments`, checked before anything runs."""
     require_suffix("--render", args.render, VIDEO_SUFFIXES, "a video")
     require_number("--resolution", args.resolution, above=0)
+
+
+def register_sidebar_settings() -> None:
+    """The sidebar's settings (``scene.eifer``), so a .blend the command line saves carries them:
+    registered by the extension inside Blender, here when the command line runs as
+    ``python -m eifer_blender`` (a no-op when they are registered already)."""
+    import bpy
+
+    if hasattr(bpy.types.Scene, "eifer"):
+        return
+    from ..blender.ui import properties
+
+    for cls in properties.CLASSES:
+        bpy.utils.register_class(cls)
+    properties.register_properties()

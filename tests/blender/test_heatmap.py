@@ -1,13 +1,15 @@
-"""The muscle heatmap on the face: site placement, weights, material, drivers, render, toggle.
+"""The muscle heatmap on the face: site placement, weights, node group, drivers, render, toggle.
 
-The pixel test renders a tiny Cycles image at two frames of different activation and checks
-that the face colour differs where the active muscle is, with no frame handler registered.
+The pixel tests render tiny Cycles and Workbench images at two frames of different activation and
+check that the face colour differs where the active muscle is, with no frame handler registered,
+and that the eyes, teeth and mouth keep their materials.
 """
 import importlib
 
 import bpy
 import numpy as np
 import pytest
+from mathutils import Vector
 
 from tests.conftest import EXTENSION_MODULE
 from tests.helpers import extension_modules, nearest_vertices
@@ -101,9 +103,14 @@ def test_enable_writes_attributes_material_and_drivers_and_disable_restores(hm, 
     zyg_vertex = nearest_vertices(np.array([v.co for v in head.data.vertices]),
                                      info.site_points[[info.channels.index("Zyg_L")]])[0]
     assert zyg[zyg_vertex] > 0.5 and (zyg == 0).mean() > 0.8
-    assert all(slot.link == "OBJECT" and slot.material == info.material for slot in head.material_slots)
+    # only the skin shows the heat material: eyes, teeth and mouth keep theirs
+    assert [(slot.link, slot.material.name) for slot in head.material_slots] == [
+        ("OBJECT", info.material.name), *(("DATA", name) for name in data_materials[1:])]
     assert [m.name for m in head.data.materials] == data_materials  # the mesh's own materials kept
-    drivers = info.material.node_tree.animation_data.drivers
+    assert head.modifiers[-1].type == "NODES" and head.modifiers[-1].node_group == info.node_group
+    assert head.data.color_attributes.active_color.name == hm.HEAT_COLOUR_ATTRIBUTE
+    assert hm.workbench_colour_type(head) == "VERTEX"
+    drivers = info.node_group.animation_data.drivers
     assert len(drivers) == 22
     for fcurve in drivers:
         assert fcurve.driver.type == "AVERAGE" and fcurve.driver.variables[0].targets[0].id == emg
@@ -112,14 +119,17 @@ def test_enable_writes_attributes_material_and_drivers_and_disable_restores(hm, 
     assert hm.heatmap_source(head) == emg
     # the driven Value node follows the curve, frame by frame, with no handler
     scene = bpy.context.scene
-    node = info.material.node_tree.nodes["emg Zyg_L"]
+    node = info.node_group.nodes["emg Zyg_L"]
     scene.frame_set(20)
     assert node.outputs[0].default_value == pytest.approx(40.0, rel=1e-4)
     scene.frame_set(1)
     assert node.outputs[0].default_value == pytest.approx(0.0, abs=1e-4)
 
-    material_name = info.material.name
+    material_name, group_name = info.material.name, info.node_group.name
     assert hm.disable_heatmap(head)
+    assert len(head.modifiers) == 0 and group_name not in bpy.data.node_groups
+    assert head.data.color_attributes.active_color.name == _module("core.heads.openhead").COLOUR_ATTRIBUTE
+    assert hm.HEAT_COLOUR_ATTRIBUTE not in head.data.color_attributes
     assert all(slot.link == "DATA" for slot in head.material_slots)
     assert [s.material.name for s in head.material_slots] == data_materials
     assert not any(a.name.startswith(hm.ATTRIBUTE_PREFIX) for a in head.data.attributes)
@@ -143,10 +153,22 @@ def test_user_object_materials_and_slotless_meshes_come_back(hm, head):
                      [(0, 1, 4, 3), (1, 2, 5, 4), (3, 4, 7, 6), (4, 5, 8, 7)])
     plain = bpy.data.objects.new("plain", mesh)
     bpy.context.scene.collection.objects.link(plain)
+    assert hm.workbench_colour_type(plain) == "MATERIAL"
     info = hm.enable_heatmap(plain, emg)
     assert info.frame.method.startswith("bounding box") and len(plain.material_slots) == 1
+    assert hm.workbench_colour_type(plain) == "VERTEX"
     hm.disable_heatmap(plain)
+    assert hm.workbench_colour_type(plain) == "MATERIAL" and not plain.modifiers
     assert len(plain.material_slots) == 0 and len(mesh.materials) == 0
+
+
+def test_refresh_gives_back_the_slots_an_earlier_build_had_covered(hm, head):
+    emg = _emg()
+    info = hm.enable_heatmap(head, emg)
+    for slot in head.material_slots:  # as the earlier version left it: every slot on the heatmap
+        slot.link, slot.material = "OBJECT", info.material
+    hm.enable_heatmap(head, emg)
+    assert [slot.link for slot in head.material_slots] == ["OBJECT", "DATA", "DATA", "DATA"]
 
 
 def test_bad_sources_are_refused_and_change_nothing(hm, head):
@@ -189,6 +211,42 @@ def test_rendered_heatmap_changes_with_activation_without_a_frame_handler(hm, he
     # and with the heatmap off the two frames render alike (the face itself did not move)
     hm.disable_heatmap(head)
     assert np.abs(_render(scene, 20, tmp_path / "off20.png") - _render(scene, 1, tmp_path / "off1.png")).max() < 0.05
+
+
+def test_workbench_shows_the_heat_where_the_active_muscle_is_and_keeps_eye_and_teeth_materials(hm, head, tmp_path):
+    from bpy_extras.object_utils import world_to_camera_view
+
+    render = _module("blender.jobs.render")
+    rig = _module("blender.rigs.openhead")
+    scene = bpy.context.scene
+    size = 96
+    render.setup_stage(scene, head, resolution_px=size)  # Workbench
+    rig.use_painted_colours(scene)
+    scene.display.shading.light = "FLAT"  # pixels = the colours themselves, no shading
+    scene.render.image_settings.file_format = "PNG"
+    plain = _render(scene, 20, tmp_path / "plain.png")
+    info = hm.enable_heatmap(head, _emg(names=("Zyg_L",), active=("Zyg_L",)))
+    slots = {slot.material.name: slot.link for slot in head.material_slots}
+    for key in ("eyes", "teeth", "mouth"):
+        assert slots[rig.MATERIAL_DATA_NAMES[key]] == "DATA"
+    rest = _render(scene, 1, tmp_path / "rest.png")
+    active = _render(scene, 20, tmp_path / "active.png")
+    # Zyg_L at 0: the face shows its own colours (brows, eyes, teeth, lips as without the heatmap)
+    assert np.abs(rest - plain).max() < 0.02
+    # at its 95th percentile the site turns yellow, and nothing else changes
+    changed = np.abs(active - plain).sum(axis=2) > 0.1
+    assert changed.sum() >= 5
+    def yellow(image):
+        return (image[..., 0] - image[..., 2] > 0.25) & (image[..., 1] - image[..., 2] > 0.25)
+
+    assert yellow(active).sum() >= 2 and not yellow(plain).any() and not (yellow(active) & ~changed).any()
+    bpy.context.view_layer.update()
+    x, y, _ = world_to_camera_view(scene, scene.camera, head.matrix_world @ Vector(info.site_points[0]))
+    row, col = int(y * size), int(x * size)
+    assert changed[row - 1:row + 2, col - 1:col + 2].any()  # at the electrode's site
+    rows, cols = np.nonzero(changed)
+    assert cols.min() >= size // 2  # only on the subject's left (the image's right)
+    assert rows.max() < 0.6 * size  # at cheek height, below the eyes (image rows go up)
 
 
 def test_flame_head_gets_a_heatmap_placed_from_its_eye_joints(hm, tmp_path):

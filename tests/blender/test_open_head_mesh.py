@@ -61,6 +61,36 @@ def test_build_makes_a_quad_mesh_with_52_keys_at_zero(rig, head):
     assert set(np.unique(index)) == set(range(len(obj.material_slots)))
 
 
+def test_painted_colours_are_the_active_colour_attribute_and_the_materials_read_them(rig, head):
+    core = importlib.import_module(f"{EXTENSION_MODULE}.core.heads.openhead")
+    obj = rig.build_open_head(bpy.context.scene.collection)
+    colours = obj.data.color_attributes.active_color
+    assert colours.name == core.COLOUR_ATTRIBUTE and colours.domain == "POINT" and colours.data_type == "FLOAT_COLOR"
+    assert obj.data.color_attributes[obj.data.color_attributes.render_color_index].name == core.COLOUR_ATTRIBUTE
+    values = np.empty(len(obj.data.vertices) * 4, dtype=np.float32)
+    colours.data.foreach_get("color", values)
+    assert np.allclose(values.reshape(-1, 4), core.vertex_colours(head))
+    # skin, teeth and mouth take their base colour from the attribute in EEVEE and Cycles
+    for key in ("skin", "teeth", "mouth"):
+        tree = bpy.data.materials[rig.MATERIAL_DATA_NAMES[key]].node_tree
+        bsdf = next(n for n in tree.nodes if n.type == "BSDF_PRINCIPLED")
+        source = bsdf.inputs["Base Color"].links[0].from_node
+        assert source.type == "VERTEX_COLOR" and source.layer_name == core.COLOUR_ATTRIBUTE, key
+    # brows: skin only, over both eyes, darker than the skin; irises and pupils on the front of the eyes
+    brows = core.brow_density(head)
+    coords = core.face_coordinates(head)
+    painted = brows > 0.5
+    assert painted.sum() >= 20 and head.part_mask("skin")[brows > 0].all()
+    assert (coords[painted, 0] > 0).sum() == pytest.approx((coords[painted, 0] < 0).sum(), rel=0.2)
+    assert coords[painted, 1].min() > 0.15  # above the eye centres
+    rgb = values.reshape(-1, 4)[:, :3]
+    assert rgb[painted].mean() < 0.4 * rgb[head.part_mask("skin") & (brows == 0)].mean()
+    for side in ("L", "R"):
+        eye = head.part_mask(f"eye_{side}")
+        front = eye & (head.vertices_m[:, 1] < head.pivots_m[f"eye_{side}"][1] - 0.014)
+        assert front.any() and rgb[front].mean() < 0.2 < rgb[eye & ~front].mean()
+
+
 def test_rest_pose_is_the_base_mesh(rig, head):
     obj = rig.build_open_head(bpy.context.scene.collection)
     assert np.allclose(evaluated_positions(obj), head.vertices_m, atol=1e-7)

@@ -8,17 +8,16 @@ How it works (nothing runs at frame change, so it plays in the viewport and rend
 2. Every channel gets a float point attribute ``eifer_heat_<channel>`` on the mesh: a Gaussian
    falloff (σ = 12 mm on the face) around its projected site, the weights of overlapping sites
    scaled to sum to at most 1.
-3. A material sums ``attribute × activity`` over the channels. Each channel's activity is a Value
-   node driven by the EMG object's ``["emg:<channel>"]`` property (an AVERAGE driver: no
-   expression, no Python, works with auto-run off), times ``1 / p95`` (the channel's 95th
-   percentile over the clip), so every muscle reaches the top of the colour map. A colour ramp
-   turns the sum into colour: grey at rest, then viridis (purple → teal → green → yellow);
-   yellow = the channel's 95th percentile.
-
-Turning the heatmap on overrides the face's material slots with object-linked slots holding the
-heatmap material; the mesh's own materials are untouched and come back when it is turned off.
-Shown in Material Preview / Rendered shading (Cycles, EEVEE); Workbench shows the flat grey
-viewport colour.
+3. A Geometry Nodes modifier (last in the stack) sums ``attribute × activity / p95`` over the
+   channels and writes the colour per vertex into the colour attribute ``HEAT_COLOUR_ATTRIBUTE``
+   (``core.heads.electrodes.heat_colours``: the face's own colour at rest, viridis purple → teal →
+   green → yellow = the channel's 95th percentile over the clip). Each channel's activity is a
+   Value node driven by the EMG object's ``["emg:<channel>"]`` property (an AVERAGE driver: no
+   expression, no Python, works with auto-run off).
+4. Every engine shows that attribute: Workbench with the "Attribute" colour type (the attribute is
+   the mesh's active colour), EEVEE and Cycles through the heatmap material, which replaces only
+   the material slots of faces that carry heat (the open head's skin); the eyes, teeth and mouth
+   keep their materials. The mesh's own materials are untouched and come back when it is off.
 
 Face frames (an approximation: the sites are nominal, not measured on a person): the open head
 uses its eye pivots and mouth-corner landmarks; a FLAME head uses its eye joints, up = its
@@ -38,30 +37,33 @@ from mathutils.bvhtree import BVHTree
 
 from ...core.errors import InputError
 from ...core.heads.electrodes import (
+    COLOUR_MAP,
+    HEAT_FADE,
+    HEAT_STOPS,
+    REST_GREY_SRGB,
     SIGMA_MM,
+    VIRIDIS_SRGB,
     FaceFrame,
     bounding_box_frame,
     frame_from_landmarks,
     montage_sites,
     site_weights,
+    srgb_to_linear,
 )
-from ...core.heads.openhead import load_open_head
-from ..anim import emg_object
+from ...core.heads.openhead import COLOUR_ATTRIBUTE, load_open_head
+from ..anim import emg_object, internal
 from ..rigs.flame import EYEBALL_ATTRIBUTE, find_flame_rig
 
 ATTRIBUTE_PREFIX = "eifer_heat_"
-MATERIAL_PREFIX = "EIFER Heatmap"
+HEAT_COLOUR_ATTRIBUTE = "eifer_heatmap_colour"  # not under ATTRIBUTE_PREFIX: that marks channel weights
+MATERIAL_PREFIX = "EIFER Heatmap"  # the material and the node group, "EIFER Heatmap <face>"
+MODIFIER_NAME = "EIFER Heatmap"
 SOURCE_KEY = "eifer_heatmap_source"  # the EMG object (an ID property) the face's heatmap shows
 SLOTS_KEY = "eifer_heatmap_slots"  # JSON: the slots' link and object material before the heatmap
 ADDED_SLOT_KEY = "eifer_heatmap_added_slot"
+ACTIVE_COLOUR_KEY = "eifer_heatmap_active_colour"  # the mesh's active colour attribute before
 PERCENTILE = 95.0
-EMISSION_STRENGTH = 0.35  # the heat stays readable under dim lights
-COLOUR_MAP = "grey = rest → viridis purple, teal, green → yellow = the muscle's 95th percentile in the clip"
-# sRGB viridis at 0, 0.25, 0.5, 0.75, 1 (matplotlib), placed above the grey rest colour
-_VIRIDIS_SRGB = ((0.267, 0.005, 0.329), (0.229, 0.322, 0.546), (0.128, 0.567, 0.551),
-                 (0.369, 0.789, 0.383), (0.993, 0.906, 0.144))
-_RAMP_POSITIONS = (0.12, 0.35, 0.6, 0.8, 1.0)
-_REST_GREY = 0.45
+EMISSION_STRENGTH = 0.15  # the heat stays readable under dim lights
 
 
 def project_sites(vertices: np.ndarray, triangles: np.ndarray, frame: FaceFrame, sites_mm: np.ndarray,
@@ -166,7 +168,7 @@ def face_frame_for(face, landmarks: dict | None = None) -> tuple[FaceFrame, np.n
         except KeyError as exc:
             raise InputError(f"face landmarks need 'eye_L' and 'eye_R' (got {', '.join(landmarks)})") from exc
         return frame, np.ones(n_vertices, dtype=bool)
-    rig = face.get("eifer_rig")
+    rig = internal.get(face, "rig")
     if rig == "open_head":
         frame, mask = _open_head_frame(face, n_vertices)
         if frame is not None:
@@ -179,55 +181,37 @@ def face_frame_for(face, landmarks: dict | None = None) -> tuple[FaceFrame, np.n
 
 
 # ---------------------------------------------------------------------------------------------
-# The material
-
-
-def _srgb_to_linear(c: float) -> float:
-    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+# The node group (colours per vertex) and the material (shows them in EEVEE and Cycles)
 
 
 def _material_name(face) -> str:
     return f"{MATERIAL_PREFIX} {face.name}"
 
 
-def _build_material(face, emg_obj, channels: list[str], scales: np.ndarray) -> bpy.types.Material:
+def _socket(sockets, name: str, kind: str | None = None):
+    """The socket called ``name`` (of type ``kind`` where a node has one per type)."""
+    return next(s for s in sockets if s.name == name and (kind is None or s.type == kind))
+
+
+def _build_node_group(face, emg_obj, channels: list[str], scales: np.ndarray) -> bpy.types.NodeTree:
     name = _material_name(face)
-    material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
-    if bpy.app.version < (5, 0, 0):
-        material.use_nodes = True
-    material.diffuse_color = (_REST_GREY, _REST_GREY, _REST_GREY, 1.0)
-    tree = material.node_tree
-    tree.animation_data_clear()  # drivers of an earlier build
-    tree.nodes.clear()
-    nodes, links = tree.nodes, tree.links
-    output = nodes.new("ShaderNodeOutputMaterial")
-    output.location = (900, 0)
-    bsdf = nodes.new("ShaderNodeBsdfPrincipled")
-    bsdf.location = (600, 0)
-    bsdf.inputs["Roughness"].default_value = 0.6
-    if "Emission Strength" in bsdf.inputs:
-        bsdf.inputs["Emission Strength"].default_value = EMISSION_STRENGTH
-    ramp = nodes.new("ShaderNodeValToRGB")
-    ramp.name = ramp.label = "Heat colour"
-    ramp.location = (300, 0)
-    stops = ramp.color_ramp.elements
-    grey = _srgb_to_linear(_REST_GREY)
-    stops[0].position, stops[0].color = 0.0, (grey, grey, grey, 1.0)
-    stops[1].position = _RAMP_POSITIONS[-1]
-    stops[1].color = (*map(_srgb_to_linear, _VIRIDIS_SRGB[-1]), 1.0)
-    for position, colour in zip(_RAMP_POSITIONS[:-1], _VIRIDIS_SRGB[:-1]):
-        stops.new(position).color = (*map(_srgb_to_linear, colour), 1.0)
-    links.new(ramp.outputs["Color"], bsdf.inputs["Base Color"])
-    if "Emission Color" in bsdf.inputs:
-        links.new(ramp.outputs["Color"], bsdf.inputs["Emission Color"])
-    links.new(bsdf.outputs[0], output.inputs["Surface"])
+    group = bpy.data.node_groups.get(name)
+    if group is None or group.bl_idname != "GeometryNodeTree":
+        group = bpy.data.node_groups.new(name, "GeometryNodeTree")
+        group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+        group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    group.animation_data_clear()  # drivers of an earlier build
+    group.nodes.clear()
+    nodes, links = group.nodes, group.links
+    group_in, group_out = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
+    group_in.location, group_out.location = (-1200, 300), (1200, 300)
 
     total = None  # running sum: attribute_c * activity_c / p95_c
     for row, (channel, scale) in enumerate(zip(channels, scales)):
         y = -220 * row
-        attribute = nodes.new("ShaderNodeAttribute")
-        attribute.attribute_type = "GEOMETRY"
-        attribute.attribute_name = ATTRIBUTE_PREFIX + channel
+        attribute = nodes.new("GeometryNodeInputNamedAttribute")
+        attribute.data_type = "FLOAT"
+        attribute.inputs["Name"].default_value = ATTRIBUTE_PREFIX + channel
         attribute.name = attribute.label = f"weight {channel}"
         attribute.location = (-900, y)
         value = nodes.new("ShaderNodeValue")
@@ -242,25 +226,116 @@ def _build_material(face, emg_obj, channels: list[str], scales: np.ndarray) -> b
         accumulate = nodes.new("ShaderNodeMath")
         accumulate.operation = "MULTIPLY_ADD"
         accumulate.location = (-400, y)
-        links.new(attribute.outputs[2], accumulate.inputs[0])  # "Fac"/"Factor"
+        links.new(_socket(attribute.outputs, "Attribute"), accumulate.inputs[0])
         links.new(normalise.outputs[0], accumulate.inputs[1])
         if total is None:
             accumulate.inputs[2].default_value = 0.0
         else:
             links.new(total.outputs[0], accumulate.inputs[2])
         total = accumulate
-        fcurve = tree.driver_add(f'nodes["{bpy.utils.escape_identifier(value.name)}"].outputs[0].default_value')
-        driver = fcurve.driver
-        driver.type = "AVERAGE"  # no expression: evaluated without Python
-        variable = driver.variables.new()
-        variable.name = "activity"
-        variable.type = "SINGLE_PROP"
-        variable.targets[0].id_type = "OBJECT"
-        variable.targets[0].id = emg_obj
-        variable.targets[0].data_path = f'["{bpy.utils.escape_identifier("emg:" + channel)}"]'
+        _drive(group, value, emg_obj, channel)
+
+    ramp = nodes.new("ShaderNodeValToRGB")
+    ramp.name = ramp.label = "Heat colour"
+    ramp.location = (0, 200)
+    stops = ramp.color_ramp.elements
+    linear = srgb_to_linear(VIRIDIS_SRGB)
+    stops[0].position, stops[0].color = HEAT_STOPS[0], (*linear[0], 1.0)
+    stops[1].position, stops[1].color = HEAT_STOPS[-1], (*linear[-1], 1.0)
+    for position, colour in zip(HEAT_STOPS[1:-1], linear[1:-1]):
+        stops.new(position).color = (*colour, 1.0)
+    fade = nodes.new("ShaderNodeMapRange")
+    fade.name = fade.label = "Heat fade"
+    fade.interpolation_type = "SMOOTHSTEP"
+    fade.location = (0, -100)
+    fade.inputs["From Min"].default_value, fade.inputs["From Max"].default_value = HEAT_FADE
+    if face.data.color_attributes.get(COLOUR_ATTRIBUTE) is not None:  # the open head's painted colours
+        base = nodes.new("GeometryNodeInputNamedAttribute")
+        base.data_type = "FLOAT_COLOR"
+        base.inputs["Name"].default_value = COLOUR_ATTRIBUTE
+        base_colour = _socket(base.outputs, "Attribute")
+    else:
+        base = nodes.new("FunctionNodeInputColor")
+        grey = float(srgb_to_linear(REST_GREY_SRGB))
+        name = "value" if hasattr(base, "value") else "color"  # 5.0 calls it "value", 4.5 "color"
+        setattr(base, name, (grey, grey, grey, 1.0)[:len(getattr(base, name))])
+        base_colour = base.outputs[0]
+    base.name = base.label = "Base colour"
+    base.location = (0, 450)
+    mix = nodes.new("ShaderNodeMix")
+    mix.data_type = "RGBA"
+    mix.location = (400, 200)
+    store = nodes.new("GeometryNodeStoreNamedAttribute")
+    store.data_type, store.domain = "FLOAT_COLOR", "POINT"
+    store.inputs["Name"].default_value = HEAT_COLOUR_ATTRIBUTE
+    store.location = (800, 300)
     if total is not None:
         links.new(total.outputs[0], ramp.inputs["Fac"])
+        links.new(total.outputs[0], fade.inputs["Value"])
+    links.new(_socket(fade.outputs, "Result", "VALUE"), _socket(mix.inputs, "Factor", "VALUE"))
+    links.new(base_colour, _socket(mix.inputs, "A", "RGBA"))
+    links.new(ramp.outputs["Color"], _socket(mix.inputs, "B", "RGBA"))
+    links.new(group_in.outputs[0], store.inputs["Geometry"])
+    links.new(_socket(mix.outputs, "Result", "RGBA"), _socket(store.inputs, "Value", "RGBA"))
+    links.new(store.outputs["Geometry"], group_out.inputs[0])
+    return group
+
+
+def _drive(tree, value_node, emg_obj, channel: str) -> None:
+    fcurve = tree.driver_add(f'nodes["{bpy.utils.escape_identifier(value_node.name)}"].outputs[0].default_value')
+    driver = fcurve.driver
+    driver.type = "AVERAGE"  # no expression: evaluated without Python
+    variable = driver.variables.new()
+    variable.name = "activity"
+    variable.type = "SINGLE_PROP"
+    variable.targets[0].id_type = "OBJECT"
+    variable.targets[0].id = emg_obj
+    variable.targets[0].data_path = f'["{bpy.utils.escape_identifier("emg:" + channel)}"]'
+
+
+def _build_material(face) -> bpy.types.Material:
+    """The material of the heated slots: base colour (and a little emission) from the heat colours."""
+    name = _material_name(face)
+    material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
+    if bpy.app.version < (5, 0, 0):
+        material.use_nodes = True
+    grey = float(srgb_to_linear(REST_GREY_SRGB))
+    material.diffuse_color = (grey, grey, grey, 1.0)
+    tree = material.node_tree
+    tree.nodes.clear()
+    nodes, links = tree.nodes, tree.links
+    output = nodes.new("ShaderNodeOutputMaterial")
+    output.location = (600, 0)
+    bsdf = nodes.new("ShaderNodeBsdfPrincipled")
+    bsdf.location = (300, 0)
+    bsdf.inputs["Roughness"].default_value = 0.55
+    if "Emission Strength" in bsdf.inputs:
+        bsdf.inputs["Emission Strength"].default_value = EMISSION_STRENGTH
+    colour = nodes.new("ShaderNodeAttribute")
+    colour.attribute_type = "GEOMETRY"
+    colour.attribute_name = HEAT_COLOUR_ATTRIBUTE
+    colour.name = colour.label = "Heat colour"
+    colour.location = (0, 0)
+    links.new(colour.outputs["Color"], bsdf.inputs["Base Color"])
+    if "Emission Color" in bsdf.inputs:
+        links.new(colour.outputs["Color"], bsdf.inputs["Emission Color"])
+    links.new(bsdf.outputs[0], output.inputs["Surface"])
     return material
+
+
+def _heated_slots(mesh, weights: np.ndarray) -> np.ndarray:
+    """Indices of the material slots of the faces whose corners all carry heat (slot 0 if no faces)."""
+    heated = weights.sum(axis=1) > 0.0
+    loops = np.empty(len(mesh.loops), dtype=np.int32)
+    mesh.loops.foreach_get("vertex_index", loops)
+    starts = np.empty(len(mesh.polygons), dtype=np.int32)
+    mesh.polygons.foreach_get("loop_start", starts)
+    slot = np.empty(len(mesh.polygons), dtype=np.int32)
+    mesh.polygons.foreach_get("material_index", slot)
+    if not len(starts):
+        return np.zeros(1, dtype=np.int32)
+    face_heated = np.logical_and.reduceat(heated[loops], starts)  # every corner heated: not the mouth bag at the lips
+    return np.unique(np.clip(slot[face_heated], 0, max(len(mesh.materials) - 1, 0)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,6 +349,7 @@ class HeatmapInfo:
     face: bpy.types.Object
     emg_object: bpy.types.Object
     material: bpy.types.Material
+    node_group: bpy.types.NodeTree  # the Geometry Nodes group that writes HEAT_COLOUR_ATTRIBUTE
     channels: list[str]
     p95: np.ndarray  # per channel, in the EMG object's units
     site_points: np.ndarray  # (channels, 3) projected sites, mesh-local
@@ -325,7 +401,7 @@ def enable_heatmap(face, emg_obj, *, sigma_mm: float = SIGMA_MM, percentile: flo
     """
     if face is None or face.type != "MESH":
         raise InputError(f"{getattr(face, 'name', 'nothing')} is not a mesh: the heatmap is drawn on a face mesh")
-    if emg_obj is None or emg_object.CHANNELS_KEY not in emg_obj:
+    if not emg_object.is_emg_object(emg_obj):
         raise InputError(f"{getattr(emg_obj, 'name', 'nothing')} is not an EMG object (import a recording "
                          f"or infer muscles first)")
     track = emg_object.read_emg_object(emg_obj)
@@ -349,39 +425,96 @@ def enable_heatmap(face, emg_obj, *, sigma_mm: float = SIGMA_MM, percentile: flo
     for column, channel in enumerate(channels):
         attribute = mesh.attributes.new(ATTRIBUTE_PREFIX + channel, "FLOAT", "POINT")
         attribute.data.foreach_set("value", weights[:, column])
-    material = _build_material(face, emg_obj, channels, scales)
+    group = _build_node_group(face, emg_obj, channels, scales)
+    material = _build_material(face)
     if not is_enabled(face):
         face[SLOTS_KEY] = json.dumps(_slot_state(face))
         face[ADDED_SLOT_KEY] = len(face.material_slots) == 0
+        active = mesh.color_attributes.active_color
+        face[ACTIVE_COLOUR_KEY] = active.name if active is not None else ""
         if len(face.material_slots) == 0:
             mesh.materials.append(None)
-    for slot in face.material_slots:
-        slot.link = "OBJECT"
-        slot.material = material
+    heated = set(_heated_slots(mesh, weights).tolist())
+    saved = json.loads(face[SLOTS_KEY])
+    for index, slot in enumerate(face.material_slots):
+        if index in heated:
+            slot.link = "OBJECT"
+            slot.material = material
+        elif index < len(saved) and slot.link == "OBJECT" and slot.material == material:
+            _restore_slot(slot, saved[index])  # heated in an earlier build (or an earlier version)
+    _show_heat_colours(face, group)
     face[SOURCE_KEY] = emg_obj
     face["eifer_heatmap_percentile"] = float(percentile)
     mesh.update()
-    return HeatmapInfo(face, emg_obj, material, channels, levels, site_points, frame)
+    return HeatmapInfo(face, emg_obj, material, group, channels, levels, site_points, frame)
+
+
+def _show_heat_colours(face, group) -> None:
+    """The modifier that writes the heat colours, last in the stack, and their attribute as the
+    mesh's active colour (Workbench's "Attribute" colour type shows the active one)."""
+    mesh = face.data
+    colours = mesh.color_attributes.get(HEAT_COLOUR_ATTRIBUTE)
+    if colours is None:  # the original mesh holds the name; the modifier fills the values
+        colours = mesh.color_attributes.new(HEAT_COLOUR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
+        grey = float(srgb_to_linear(REST_GREY_SRGB))
+        colours.data.foreach_set("color", np.tile(np.float32((grey, grey, grey, 1.0)), len(mesh.vertices)))
+    mesh.color_attributes.active_color = colours
+    mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
+    modifier = face.modifiers.get(MODIFIER_NAME)
+    if modifier is None or modifier.type != "NODES":
+        modifier = face.modifiers.new(MODIFIER_NAME, "NODES")
+    modifier.node_group = group
+    last = len(face.modifiers) - 1
+    if list(face.modifiers).index(modifier) != last:
+        face.modifiers.move(list(face.modifiers).index(modifier), last)
+
+
+def _restore_slot(slot, saved: dict) -> None:
+    slot.link = "OBJECT"
+    slot.material = bpy.data.materials.get(saved["object_material"]) if saved["object_material"] else None
+    slot.link = saved["link"]
+
+
+def workbench_colour_type(face) -> str:
+    """The Workbench colour type that shows ``face`` as painted: "VERTEX" ("Attribute") while the
+    heatmap is on or for the open head's painted colours, else "MATERIAL"."""
+    if face is None or face.type != "MESH":
+        return "MATERIAL"
+    active = face.data.color_attributes.active_color
+    painted = active is not None and active.name in (COLOUR_ATTRIBUTE, HEAT_COLOUR_ATTRIBUTE)
+    return "VERTEX" if is_enabled(face) or painted else "MATERIAL"
 
 
 def disable_heatmap(face) -> bool:
-    """Turn the heatmap off: the face's materials, slots and attributes as before. False if it was off."""
+    """Turn the heatmap off: the face's materials, slots, modifiers and attributes as before. False if it was off."""
     if not is_enabled(face):
         return False
     state = json.loads(face.get(SLOTS_KEY, "[]"))
-    material = bpy.data.materials.get(_material_name(face))
+    name = _material_name(face)
+    material = bpy.data.materials.get(name)
     mesh = face.data
     for slot, saved in zip(face.material_slots, state):
-        slot.link = "OBJECT"
-        slot.material = bpy.data.materials.get(saved["object_material"]) if saved["object_material"] else None
-        slot.link = saved["link"]
+        _restore_slot(slot, saved)
     if face.get(ADDED_SLOT_KEY):
         mesh.materials.clear()  # the mesh had none; clear() also drops the object's slot, pop() does not
+    modifier = face.modifiers.get(MODIFIER_NAME)
+    if modifier is not None:
+        face.modifiers.remove(modifier)
+    colours = mesh.color_attributes.get(HEAT_COLOUR_ATTRIBUTE)
+    if colours is not None:
+        mesh.color_attributes.remove(colours)
+    previous = mesh.color_attributes.get(face.get(ACTIVE_COLOUR_KEY, "") or "")
+    if previous is not None:
+        mesh.color_attributes.active_color = previous
+        mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
     _remove_weight_attributes(mesh)
-    for key in (SOURCE_KEY, SLOTS_KEY, ADDED_SLOT_KEY, "eifer_heatmap_percentile"):
+    for key in (SOURCE_KEY, SLOTS_KEY, ADDED_SLOT_KEY, ACTIVE_COLOUR_KEY, "eifer_heatmap_percentile"):
         face.pop(key, None)
     if material is not None and material.users == 0:
         bpy.data.materials.remove(material)
+    group = bpy.data.node_groups.get(name)
+    if group is not None and group.users == 0:
+        bpy.data.node_groups.remove(group)
     mesh.update()
     return True
 

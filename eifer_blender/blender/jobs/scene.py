@@ -8,7 +8,10 @@ import bpy
 from ...core.atomic import atomic_file
 from ...core.errors import InputError
 from ..rigs.openhead import build_open_head
-from .render import render_video, setup_stage
+from .framing import leave_out, left_out_of_render
+from .render import quiet_blender, render_video, setup_stage, video_output
+
+ENGINES = {"workbench": "BLENDER_WORKBENCH", "cycles": "CYCLES"}  # the command line's --engine
 
 
 def open_scene(blend: str | None, fps: float | None):
@@ -22,7 +25,8 @@ def open_scene(blend: str | None, fps: float | None):
         if head != b"BLENDER" and not head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")):  # plain, gzip, zstd
             raise InputError(f"{path}: not a .blend file")
         try:
-            bpy.ops.wm.open_mainfile(filepath=str(path))
+            with quiet_blender():  # "Read blend: …"
+                bpy.ops.wm.open_mainfile(filepath=str(path))
         except RuntimeError as exc:
             raise InputError(f"{path}: Blender cannot open it ({str(exc).strip().splitlines()[-1]})") from None
     else:
@@ -50,10 +54,48 @@ def find_face(rig: str, obj_name: str | None, scene):
 
 
 def render(scene, face, out: str, frames: tuple[int, int] | None, *, resolution: int, engine: str) -> Path:
-    setup_stage(scene, face, resolution_px=resolution, engine={"workbench": "BLENDER_WORKBENCH",
-                                                               "cycles": "CYCLES"}[engine])
+    """Render ``face`` (all meshes of its character, framed by a camera and lights for a face) to a
+    video; objects :func:`framing.left_out_of_render` names (importer helpers, objects hidden in
+    the viewport) are hidden from the render meanwhile."""
+    setup_stage(scene, face, resolution_px=resolution, engine=ENGINES[engine])
     first, last = frames or (scene.frame_start, scene.frame_end)
-    return render_video(scene, Path(out).resolve(), first, last)
+    with leave_out(left_out_of_render(scene, face)):
+        return render_video(scene, Path(out).resolve(), first, last)
+
+
+def fill_sidebar(scene, face, recording=None, **settings) -> None:
+    """Set the EIFER sidebar of ``scene`` to what a headless job used: the face, the recording's EMG
+    object (also the heatmap's source; None keeps what the sidebar holds) and any other field of
+    the sidebar's settings by name (``model_path``, ``start_frame``, ``mains_hz``, ``smoothing_s``,
+    ``rest_floor``, ``inferred``, ``heatmap_source``, …), so the saved file opens ready to drive,
+    infer and show the heatmap again.
+
+    The sidebar's settings must be registered (the extension enabled, or
+    ``blender.ui.properties`` registered by the command line)."""
+    eifer = scene.eifer
+    eifer.face = face
+    if recording is not None:
+        eifer.recording = recording
+        eifer.heatmap_source = recording
+    for name, value in settings.items():
+        if not hasattr(eifer, name):
+            raise AttributeError(f"the EIFER sidebar has no setting {name!r}")
+        setattr(eifer, name, value)
+
+
+def stage_for_saving(scene, face, *, resolution_px: int, engine: str = "workbench", video=None) -> None:
+    """Make a scene the command line saves render the face as it would: a camera framing ``face``,
+    lights, the engine (``--engine``: workbench, cycles), the frame size and a video output
+    (``video``, else ``//<face>.mp4`` beside the saved file).
+
+    A scene that has a camera is left as it is when nothing is rendered (``video`` None): a
+    user's .blend keeps its shot, a file saved before keeps the render settings it was saved
+    with; a new scene, or one that is rendered, gets the EIFER stage (``render.setup_stage``).
+    """
+    if video is None and scene.camera is not None:
+        return
+    setup_stage(scene, face, resolution_px=resolution_px, engine=ENGINES[engine])
+    video_output(scene, Path(video).resolve() if video else f"//{bpy.path.clean_name(face.name)}.mp4")
 
 
 def save_blend(path: str) -> Path:
@@ -64,5 +106,6 @@ def save_blend(path: str) -> Path:
         raise InputError(f"{path}: a scene is saved as a .blend file")
     with atomic_file(path) as temporary:
         temporary.unlink()  # Blender backs up a file it saves over (.blend1): let it write a new one
-        bpy.ops.wm.save_as_mainfile(filepath=str(temporary), check_existing=False, copy=True)
+        with quiet_blender():  # Blender's own "Info: Saved copy as …" names the temporary file
+            bpy.ops.wm.save_as_mainfile(filepath=str(temporary), check_existing=False, copy=True)
     return path

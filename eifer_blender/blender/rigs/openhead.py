@@ -1,10 +1,33 @@
-"""Build the CC0 open head in Blender: one mesh object with the 52 ARKit shape keys at 0."""
+"""Build the CC0 open head in Blender: one mesh object with the 52 ARKit shape keys at 0.
+
+Brows, the lash line, lips, irises and pupils are painted per vertex in the colour attribute
+``COLOUR_ATTRIBUTE`` (the active and render colour), so they move with the shape keys and show in
+every engine: Workbench with the "Attribute" colour type (``WORKBENCH_COLOUR_TYPE``), EEVEE and
+Cycles through the materials, whose base colour reads the attribute (the eyes draw their iris
+from the ``EyeProjection`` UVs, sharper than the eyeball's few vertices allow).
+"""
 from __future__ import annotations
 
 import bpy
 import numpy as np
 
-from ...core.heads.openhead import MATERIAL_NAMES, OpenHead, load_open_head
+from ...core.heads.openhead import (
+    COLOUR_ATTRIBUTE,
+    IRIS_RADIUS,
+    IRIS_RGB,
+    MATERIAL_NAMES,
+    MOUTH_RGB,
+    PUPIL_RADIUS,
+    PUPIL_RGB,
+    SCLERA_RGB,
+    SKIN_RGB,
+    TEETH_RGB,
+    OpenHead,
+    eye_projection,
+    load_open_head,
+    vertex_colours,
+)
+from ..anim import internal
 
 # Material name per slot; an existing material of the same name is reused, never duplicated.
 MATERIAL_DATA_NAMES: dict[str, str] = {
@@ -14,9 +37,9 @@ MATERIAL_DATA_NAMES: dict[str, str] = {
     "mouth": "EIFER Open Head Mouth",
 }
 EYE_UV_NAME = "EyeProjection"
-# Iris and pupil radii as a fraction of the eyeball radius (front projection of the eye).
-PUPIL_RADIUS = 0.2
-IRIS_RADIUS = 0.45
+# Workbench shows the painted colours with this colour type ("Attribute"); "MATERIAL" shows
+# only the flat viewport colour of each material (no brows, blank eyes).
+WORKBENCH_COLOUR_TYPE = "VERTEX"
 
 
 def build_open_head(collection: bpy.types.Collection, name: str = "OpenHead",
@@ -33,8 +56,9 @@ def build_open_head(collection: bpy.types.Collection, name: str = "OpenHead",
     Returns
     -------
     bpy.types.Object
-        Quad mesh with UVs, smooth shading, material slots (skin, eyes, teeth, mouth), a
-        "Basis" key and the 52 ARKit keys in ``spaces.ARKIT52`` order, all at value 0.
+        Quad mesh with UVs, the painted colour attribute ``COLOUR_ATTRIBUTE``, smooth shading,
+        material slots (skin, eyes, teeth, mouth), a "Basis" key and the 52 ARKit keys in
+        ``spaces.ARKIT52`` order, all at value 0.
     """
     head = head if head is not None else load_open_head()
     mesh = bpy.data.meshes.new(name)
@@ -50,9 +74,13 @@ def build_open_head(collection: bpy.types.Collection, name: str = "OpenHead",
     uv_layer = mesh.uv_layers.new(name="UVMap")
     uv_layer.uv.foreach_set("vector", head.loop_uvs.ravel())
     eye_uv = mesh.uv_layers.new(name=EYE_UV_NAME)
-    eye_uv.uv.foreach_set("vector", _eye_projection_uvs(head).ravel())
+    eye_uv.uv.foreach_set("vector", eye_projection(head)[head.loop_vertex_indices].ravel())
     mesh.uv_layers.active = uv_layer
     uv_layer.active_render = True
+    colours = mesh.color_attributes.new(COLOUR_ATTRIBUTE, "FLOAT_COLOR", "POINT")
+    colours.data.foreach_set("color", vertex_colours(head).ravel())
+    mesh.color_attributes.active_color = colours
+    mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
     mesh.update()
 
     for key in MATERIAL_NAMES:
@@ -60,7 +88,7 @@ def build_open_head(collection: bpy.types.Collection, name: str = "OpenHead",
 
     obj = bpy.data.objects.new(name, mesh)
     collection.objects.link(obj)
-    obj["eifer_rig"] = "open_head"
+    internal.put(obj, "rig", "open_head")
 
     basis = obj.shape_key_add(name="Basis", from_mix=False)
     basis.value = 0.0
@@ -74,20 +102,14 @@ def build_open_head(collection: bpy.types.Collection, name: str = "OpenHead",
     return obj
 
 
-def _eye_projection_uvs(head: OpenHead) -> np.ndarray:
-    """Per-loop UVs projecting each eyeball along its gaze (-Y), in eyeball radii.
+def use_painted_colours(scene) -> None:
+    """Make Workbench renders of ``scene`` show the painted colours (brows, irises, heatmap).
 
-    The UVs travel with the eye when the eyeLook keys rotate it, so the iris drawn from them
-    follows the gaze. Non-eye corners get a far-away UV (they use other materials anyway).
+    Workbench's "Material" colour type shows each material's flat viewport colour; the
+    "Attribute" type shows the active colour attribute, which the open head and the heatmap
+    fill. Other engines read the attribute through the materials and need nothing.
     """
-    uv = np.full((head.n_vertices, 2), 10.0, dtype=np.float32)
-    for part in ("eye_L", "eye_R"):
-        mask = head.part_mask(part)
-        centre = head.vertices_m[mask].mean(axis=0)
-        radius = np.linalg.norm(head.vertices_m[mask] - centre, axis=1).max()
-        offset = head.vertices_m[mask] - centre
-        uv[mask] = offset[:, [0, 2]] / radius
-    return uv[head.loop_vertex_indices]
+    scene.display.shading.color_type = WORKBENCH_COLOUR_TYPE
 
 
 def _material(key: str) -> bpy.types.Material:
@@ -100,19 +122,19 @@ def _material(key: str) -> bpy.types.Material:
         material.use_nodes = True
     nodes, links = material.node_tree.nodes, material.node_tree.links
     bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
-    if key == "skin":
-        _set_inputs(bsdf, {"Base Color": (0.62, 0.40, 0.31, 1.0), "Roughness": 0.55,
-                           "Subsurface Weight": 0.15, "Subsurface Radius": (1.0, 0.35, 0.2)})
-        material.diffuse_color = (0.62, 0.40, 0.31, 1.0)
-    elif key == "teeth":
-        _set_inputs(bsdf, {"Base Color": (0.88, 0.85, 0.76, 1.0), "Roughness": 0.3})
-        material.diffuse_color = (0.88, 0.85, 0.76, 1.0)
-    elif key == "mouth":
-        _set_inputs(bsdf, {"Base Color": (0.42, 0.09, 0.09, 1.0), "Roughness": 0.4})
-        material.diffuse_color = (0.42, 0.09, 0.09, 1.0)
+    flat = {"skin": SKIN_RGB, "teeth": TEETH_RGB, "mouth": MOUTH_RGB, "eyes": SCLERA_RGB}
+    material.diffuse_color = (*flat[key], 1.0)  # Workbench's "Material" colour type
+    if key in ("skin", "teeth", "mouth"):
+        roughness = {"skin": 0.55, "teeth": 0.3, "mouth": 0.4}[key]
+        _set_inputs(bsdf, {"Base Color": (*flat[key], 1.0), "Roughness": roughness})
+        if key == "skin":
+            _set_inputs(bsdf, {"Subsurface Weight": 0.15, "Subsurface Radius": (1.0, 0.35, 0.2)})
+        painted = nodes.new("ShaderNodeVertexColor")  # brows, lash line, lips; mouth and tongue
+        painted.layer_name = COLOUR_ATTRIBUTE
+        painted.location = (bsdf.location[0] - 300, bsdf.location[1])
+        links.new(painted.outputs["Color"], bsdf.inputs["Base Color"])
     elif key == "eyes":
         _set_inputs(bsdf, {"Roughness": 0.15})
-        material.diffuse_color = (0.9, 0.9, 0.9, 1.0)
         uv_node = nodes.new("ShaderNodeUVMap")
         uv_node.uv_map = EYE_UV_NAME
         length = nodes.new("ShaderNodeVectorMath")
@@ -120,10 +142,10 @@ def _material(key: str) -> bpy.types.Material:
         ramp = nodes.new("ShaderNodeValToRGB")
         ramp.color_ramp.interpolation = "LINEAR"
         stops = ramp.color_ramp.elements
-        stops[0].position, stops[0].color = PUPIL_RADIUS - 0.02, (0.01, 0.01, 0.01, 1.0)
-        stops[1].position, stops[1].color = IRIS_RADIUS + 0.03, (0.92, 0.92, 0.9, 1.0)
-        stops.new(PUPIL_RADIUS + 0.01).color = (0.12, 0.22, 0.30, 1.0)
-        stops.new(IRIS_RADIUS - 0.01).color = (0.20, 0.34, 0.42, 1.0)
+        stops[0].position, stops[0].color = PUPIL_RADIUS - 0.02, (*PUPIL_RGB, 1.0)
+        stops[1].position, stops[1].color = IRIS_RADIUS + 0.03, (*SCLERA_RGB, 1.0)
+        stops.new(PUPIL_RADIUS + 0.01).color = tuple(0.75 * c for c in IRIS_RGB) + (1.0,)
+        stops.new(IRIS_RADIUS - 0.01).color = (*IRIS_RGB, 1.0)
         links.new(uv_node.outputs["UV"], length.inputs[0])
         links.new(length.outputs["Value"], ramp.inputs["Fac"])
         links.new(ramp.outputs["Color"], bsdf.inputs["Base Color"])

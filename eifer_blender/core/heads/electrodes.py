@@ -30,11 +30,37 @@ WEIGHT_FLOOR = 0.01  # weights below this are set to 0 (keeps the far face clean
 # mirrored), mouth corner = landmark 61. They tie the montage's site coordinates to a mesh.
 EYE_CENTRE_MM = (30.1, 23.7)
 MOUTH_CORNER_MM = (23.6, -38.9)
-# sRGB viridis at 0, 0.25, 0.5, 0.75, 1 (matplotlib), placed above the grey rest colour
-_VIRIDIS_SRGB = ((0.267, 0.005, 0.329), (0.229, 0.322, 0.546), (0.128, 0.567, 0.551),
-                 (0.369, 0.789, 0.383), (0.993, 0.906, 0.144))
-_RAMP_POSITIONS = (0.12, 0.35, 0.6, 0.8, 1.0)
-_REST_GREY = 0.45
+
+# The heat colour map. Heat h = sum over channels of weight x activity / p95 (1 = the muscle's
+# 95th percentile in the clip at the centre of its site). The face keeps its own colour while h
+# is below HEAT_FADE[0] and takes the viridis colour of h fully from HEAT_FADE[1] on (smoothstep
+# in between), so rest reads as the face and the edges of a site fade out without steps.
+VIRIDIS_SRGB = ((0.267, 0.005, 0.329), (0.229, 0.322, 0.546), (0.128, 0.567, 0.551),
+                (0.369, 0.789, 0.383), (0.993, 0.906, 0.144))  # matplotlib's, at HEAT_STOPS
+HEAT_STOPS = (0.0, 0.25, 0.5, 0.75, 1.0)
+HEAT_FADE = (0.05, 0.3)
+REST_GREY_SRGB = 0.45  # the base colour of meshes without a painted colour attribute
+COLOUR_MAP = ("the face's own colour at rest → viridis purple, teal, green → yellow = the muscle's "
+              "95th percentile in the clip")
+
+
+def srgb_to_linear(srgb) -> np.ndarray:
+    """Display (sRGB) values in [0, 1] to the linear values Blender's colours hold."""
+    c = np.asarray(srgb, dtype=np.float64)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def heat_colours(heat, base_rgb) -> np.ndarray:
+    """(V, 3) linear colours of the heatmap: ``base_rgb`` (V, 3) linear blended toward viridis.
+
+    The numpy statement of what the Blender heatmap's node group computes per vertex.
+    """
+    heat = np.asarray(heat, dtype=np.float64)
+    stops = srgb_to_linear(VIRIDIS_SRGB)
+    viridis = np.stack([np.interp(heat, HEAT_STOPS, stops[:, k]) for k in range(3)], axis=-1)
+    t = np.clip((heat - HEAT_FADE[0]) / (HEAT_FADE[1] - HEAT_FADE[0]), 0.0, 1.0)
+    fade = (t * t * (3.0 - 2.0 * t))[..., None]
+    return np.asarray(base_rgb, dtype=np.float64) * (1.0 - fade) + viridis * fade
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 ``assets/open_head.npz`` is made by ``scripts/make_open_head.py`` (see
 ``assets/OPEN_HEAD_ATTRIBUTION.md``). Axes are Blender's: metres, Z up, the face looks toward -Y
-and the character's left is +X. All polygons are quads.
+and the character's left is +X. All polygons are quads. Brows, lash line, lips, irises and pupils
+are not in the asset: :func:`vertex_colours` paints them per vertex (project code, CC0 asset).
 """
 from __future__ import annotations
 
@@ -191,6 +192,107 @@ def _load_cached(path: str) -> OpenHead:
         source_vertex_index=arrays["source_vertex_index"],
         meta=json.loads(str(data["meta_json"][()])),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Painted colours: brows, lash line, lips, irises and pupils as per-vertex colours, so every
+# engine shows them (Workbench's "Attribute" colour type, and the materials' colour attribute
+# node in EEVEE and Cycles). Painted on the mesh, they move with the shape keys.
+
+COLOUR_ATTRIBUTE = "eifer_colour"  # the point-domain colour attribute the Blender builder writes
+# Linear RGB. Skin, teeth and the mouth are the materials' viewport colours too.
+SKIN_RGB = (0.62, 0.40, 0.31)
+BROW_RGB = (0.045, 0.028, 0.018)
+LASH_RGB = (0.05, 0.03, 0.025)
+LIP_RGB = (0.56, 0.22, 0.20)
+SCLERA_RGB = (0.92, 0.92, 0.90)
+IRIS_RGB = (0.07, 0.15, 0.22)
+PUPIL_RGB = (0.01, 0.01, 0.01)
+TEETH_RGB = (0.88, 0.85, 0.76)
+MOUTH_RGB = (0.06, 0.012, 0.012)  # the mouth bag reads as a dark cavity
+TONGUE_RGB = (0.30, 0.075, 0.07)  # and the tongue lighter in front of it
+PART_RGB: dict[str, tuple[float, float, float]] = {
+    "skin": SKIN_RGB, "mouth_inside": MOUTH_RGB, "eye_socket_L": SKIN_RGB, "eye_socket_R": SKIN_RGB,
+    "eye_L": SCLERA_RGB, "eye_R": SCLERA_RGB, "teeth_upper": TEETH_RGB, "teeth_lower": TEETH_RGB,
+    "tongue": TONGUE_RGB,
+}
+# Iris and pupil radii as a fraction of the eyeball radius (front projection of the eye).
+PUPIL_RADIUS = 0.2
+IRIS_RADIUS = 0.45
+# The brow as a band in the face frame (eye-distance units, mirrored for the right): from its
+# head at ``lateral`` 0.12 to its tail at 0.9, centred ``_BROW_UP`` above the eye centres with an
+# arch of ``_BROW_ARCH`` peaking at ``_BROW_PEAK`` of its length; about half as thick at the tail.
+_BROW_LATERAL = (0.12, 0.9)
+_BROW_UP = 0.31
+_BROW_ARCH = 0.07
+_BROW_PEAK = 0.6
+_BROW_HALF_THICKNESS = (0.085, 0.045)
+_BROW_SOFTNESS = 0.05  # the density falls from 1 to 0 over this distance outside the band
+_BROW_STRENGTH = 0.92
+_LASH_STRENGTH = 0.9
+_LIP_STRENGTH = 0.55  # the red margin next to the lip line
+_LIP_BODY_STRENGTH = 0.25  # the rest of the lips
+
+
+def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def brow_density(head: OpenHead) -> np.ndarray:
+    """(V,) float32 in [0, 1]: how much of the brow colour each skin vertex takes (0 off the brows).
+
+    A soft band over each eye, in the face frame of :func:`face_coordinates`, on the front of the
+    head; its edges fade over ``_BROW_SOFTNESS`` so the mesh's coarse quads give no hard steps.
+    """
+    coords = face_coordinates(head)
+    lateral, up, forward = np.abs(coords[:, 0]), coords[:, 1], coords[:, 2]
+    inner, outer = _BROW_LATERAL
+    along = (lateral - inner) / (outer - inner)  # 0 at the brow's head, 1 at its tail
+    inside = np.clip(along, 0.0, 1.0)
+    centre = _BROW_UP + _BROW_ARCH * np.sin(0.5 * np.pi * inside / _BROW_PEAK)
+    half = _BROW_HALF_THICKNESS[0] + (_BROW_HALF_THICKNESS[1] - _BROW_HALF_THICKNESS[0]) * inside
+    across = 1.0 - _smoothstep(half, half + _BROW_SOFTNESS, np.abs(up - centre))
+    ends = _smoothstep(-0.08, 0.05, along) * (1.0 - _smoothstep(0.9, 1.05, along))
+    density = across * ends * (head.part_mask("skin") & (forward > -0.4))
+    return density.astype(np.float32)
+
+
+def eye_projection(head: OpenHead) -> np.ndarray:
+    """(V, 2) float32: each eyeball vertex projected along the gaze (-Y), in eyeball radii.
+
+    ``(0, 0)`` is the pupil's centre; the back half of each eyeball and all other vertices get
+    ``(10, 10)``, far outside any iris.
+    """
+    uv = np.full((head.n_vertices, 2), 10.0, dtype=np.float32)
+    for part in ("eye_L", "eye_R"):
+        mask = head.part_mask(part)
+        centre = head.vertices_m[mask].mean(axis=0)
+        offset = head.vertices_m[mask] - centre
+        radius = np.linalg.norm(offset, axis=1).max()
+        front = np.flatnonzero(mask)[offset[:, 1] < 0.0]  # the face looks toward -Y
+        uv[front] = offset[offset[:, 1] < 0.0][:, [0, 2]] / radius
+    return uv
+
+
+def vertex_colours(head: OpenHead) -> np.ndarray:
+    """(V, 4) float32 linear RGBA per vertex: the part colours (``PART_RGB``) with the brows,
+    a dark upper lash line, redder lips, and the irises and pupils on the front of the eyes."""
+    rgb = np.array([PART_RGB[p] for p in head.part_names], dtype=np.float64)[head.vertex_part]
+
+    def paint(colour, amount):
+        amount = np.asarray(amount, dtype=np.float64)[:, None]
+        rgb[:] = rgb * (1.0 - amount) + np.asarray(colour, dtype=np.float64) * amount
+
+    paint(LIP_RGB, _LIP_BODY_STRENGTH * region(head, "lips"))
+    paint(LIP_RGB, _LIP_STRENGTH * (region(head, "upper_lip_edge") | region(head, "lower_lip_edge")))
+    paint(LASH_RGB, _LASH_STRENGTH * (region(head, "upper_lid_L") | region(head, "upper_lid_R")))
+    paint(BROW_RGB, _BROW_STRENGTH * brow_density(head))
+    eyes = head.part_mask("eye_L") | head.part_mask("eye_R")
+    radius = np.linalg.norm(eye_projection(head), axis=1)
+    rgb[eyes & (radius < IRIS_RADIUS)] = IRIS_RGB
+    rgb[eyes & (radius < PUPIL_RADIUS)] = PUPIL_RGB
+    return np.concatenate([rgb, np.ones((head.n_vertices, 1))], axis=1).astype(np.float32)
 
 
 def face_coordinates(head: OpenHead) -> np.ndarray:
