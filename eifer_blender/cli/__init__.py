@@ -18,12 +18,14 @@ COMMANDS: dict[str, str] = {
     "demo": "demo",
     "simulate": "simulate",
     "flame-import": "flame_import",
+    "flame-bridge": "flame_bridge",
     "process": "process",
     "drive": "drive",
     "infer-muscles": "infer_muscles",
     "compare": "compare",
     "render": "render",
     "batch": "batch",
+    "stream": "stream",
 }
 
 

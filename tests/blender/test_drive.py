@@ -4,9 +4,8 @@ import importlib
 import bpy
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
 
-from models.evaluate import ACTIVE_THRESHOLD, electrode_driven_arkit
+from models.evaluate import electrode_driven_arkit
 from tests.conftest import EXTENSION_MODULE
 
 
@@ -66,26 +65,37 @@ def test_driven_shape_keys_follow_the_ground_truth(blender, mixed_session):
     np.testing.assert_allclose(sampled.select(report.result.expression.names).values,
                                report.result.expression.values, atol=1e-6)
     pearson = {n: np.corrcoef(sampled.column(n), t)[0, 1] for n, t in truth.items()}
-    assert np.median(list(pearson.values())) >= 0.75, pearson
+    # 0.72 with model 2.0 (1.0: 0.78): the shapes no site moves (blink, eyeWide, stretch) got worse,
+    # the ones under an electrode better (models/emg2arkit.md, "What got worse")
+    assert np.median(list(pearson.values())) >= 0.68, pearson
     for name in ("mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "browInnerUp"):
         assert pearson[name] >= 0.9, (name, pearson[name])
-    assert report.emg_object["eifer_kind"] == "recording" and report.emg_object["eifer_source"] == str(path)
+    emg_object = _ext("blender.anim.emg_object")
+    assert emg_object.kind(report.emg_object) == "recording" and emg_object.source(report.emg_object) == str(path)
 
 
-def test_observable_shapes_move_when_and_as_much_as_the_truth_with_a_rest_floor(blender, emotions_session):
-    """The issue's target, measured as a user sees it: the shapes moved by muscles under the
-    electrodes, driven with a rest floor of 0.05 (the face keeps still below it) against the
-    truth through the same floor (weights below 0.05, the models' "active" threshold, are rest).
-    """
-    floor = ACTIVE_THRESHOLD["arkit52"]
+def test_electrode_driven_shapes_follow_each_expression_as_eifer_scores_it(blender, emotions_session):
+    """EIFER's protocol, as a user sees it (what Blender keyed, frame by frame): per ~6 s clip
+    centred on each emotion event, Spearman ρ and the peak ratio of the shapes moved by muscles
+    under the electrodes, median over the clips where the truth reaches 0.1, then over shapes.
+    The retired reading (ρ over all frames, floored at 0.05) is not used: it mostly scored on/off."""
+    clips = _ext("core.analysis.clips")
     session, path = emotions_session
-    report, sampled, truth = _driven_and_truth(session, path, rest_floor=floor)
-    observable = [n for n in electrode_driven_arkit() if n in truth]
-    assert len(observable) >= 10, observable
-    apply_rest_floor = _ext("core.expression.curves").apply_rest_floor
-    rhos = {n: spearmanr(sampled.column(n), apply_rest_floor(truth[n], floor))[0] for n in observable}
-    assert np.median(list(rhos.values())) >= 0.85, rhos
-    assert (report.result.expression.values == 0).mean() > 0.5  # at rest most of the time, keyed as 0
+    report, sampled, truth = _driven_and_truth(session, path)
+    names = [n for n in electrode_driven_arkit() if n in truth]
+    assert len(names) >= 10, names
+    pred = sampled.select(names).values
+    true = np.column_stack([truth[n] for n in names])
+    events = [a for a in session.annotations if a.description != "blink" and not a.description.startswith("artefact/")]
+    windows = clips.event_clips(clips.event_centres_s([a.onset_s for a in events], [a.duration_s for a in events]),
+                                len(pred), 30.0)
+    assert len(windows) >= 5
+    summary = clips.summarise(clips.per_clip_scores(pred, true, windows), clips.relevant_mask(true, windows))
+    rho = clips.median_over_outputs(summary["spearman"]["median"])
+    peak = clips.median_over_outputs(summary["peak_ratio"]["median"])
+    # measured with model 2.0: ρ 0.84, peak ratio 1.15
+    assert rho >= 0.65, dict(zip(names, np.round(summary["spearman"]["median"], 2)))
+    assert 0.7 <= peak <= 1.4, dict(zip(names, np.round(summary["peak_ratio"]["median"], 2)))
 
 
 def test_zygomaticus_only_recording_smiles_on_its_own_side(blender):
@@ -109,6 +119,37 @@ def test_zygomaticus_only_recording_smiles_on_its_own_side(blender):
     assert left[active].mean() > 0.3
     assert right[active].mean() < 0.25 * left[active].mean()
     assert left[active].mean() > 3 * left[~active].mean()
+
+
+def test_two_channel_recording_drives_only_the_shapes_its_sites_move(blender, emotions_session, tmp_path):
+    """The classic set-up, Zyg + Corr on the left: smiling and brow-lowering on that side are
+    keyed, every other shape keeps its animation, and the Drive panel lists both groups."""
+    session, _ = emotions_session
+    recording_io = _ext("core.recording")
+    recording = session.recording
+    keep = [recording.channel_names.index(n) for n in ("Zyg_L", "Corr_L")]
+    two = recording_io.Recording(recording.data_uv[keep], recording.rate_hz, ["Zyg_L", "Corr_L"],
+                                 annotations=list(recording.annotations))
+    path = tmp_path / "two_channels.edf"
+    recording_io.write_recording(two, path)
+    scene = bpy.context.scene
+    scene.render.fps = 30
+    face = _open_head()
+    key_blocks = face.data.shape_keys.key_blocks
+    key_blocks["mouthSmileRight"].value = 0.4  # the user's pose on a shape the recording cannot move
+    settings = scene.eifer
+    settings.face = face
+    assert bpy.ops.eifer.import_emg(filepath=str(path)) == {"FINISHED"}
+    assert bpy.ops.eifer.drive_face() == {"FINISHED"}
+    driven = set(settings.driven_shapes.split(", "))
+    assert driven == {"mouthSmileLeft", "browDownLeft"}
+    assert "mouthSmileRight" in settings.left_alone_shapes.split(", ")
+    fcurves = list(_ext("blender.anim.keyframes").assigned_channelbag(face.data.shape_keys).fcurves)
+    assert {c.data_path.split('"')[1] for c in fcurves} == driven
+    assert key_blocks["mouthSmileRight"].value == pytest.approx(0.4)
+    smile = next(c for c in fcurves if "mouthSmileLeft" in c.data_path)
+    values = _ext("blender.anim.keyframes").sample_curve(smile, np.arange(scene.frame_start, scene.frame_end + 1))
+    assert values.max() > 0.3 and np.median(values) < 0.2
 
 
 def _scene_state():
@@ -153,10 +194,10 @@ def test_errors_leave_the_scene_unchanged(blender, mixed_session, tmp_path):
     with pytest.raises(errors.InputError, match="model file not found"):
         drive.drive(face, str(path), scene=scene, model=str(tmp_path / "missing.onnx"))
     partial = session.recording
-    keep = [i for i, n in enumerate(partial.channel_names) if not n.startswith("Zyg")]
-    lacking = recording_io.Recording(partial.data_uv[keep], partial.rate_hz, [partial.channel_names[i] for i in keep])
-    with pytest.raises(errors.InputError, match="Zyg_R, Zyg_L|Zyg_L"):
-        drive.drive(face, lacking, scene=scene)
+    # channels that map to no site: the model has nothing to read
+    unmapped = recording_io.Recording(partial.data_uv[:2], partial.rate_hz, ["GSR", "Marker"])
+    with pytest.raises(errors.InputError, match="covers none of the 22 sites.*--map"):
+        drive.drive(face, unmapped, scene=scene)
     mesh = bpy.data.meshes.new("plain")
     mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
     plain = bpy.data.objects.new("Plain", mesh)

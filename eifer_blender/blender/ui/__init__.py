@@ -5,17 +5,19 @@
 import bpy
 
 from . import (
+    capture_ops,
     emg_ops,
     flame_ops,
     gpu_ops,
     head_ops,
     infer_ops,
+    live_ops,
     panels,
     preferences,
     properties,
 )
 
-_MODULES = (preferences, properties, head_ops, emg_ops, flame_ops, infer_ops, gpu_ops, panels)
+_MODULES = (preferences, properties, head_ops, emg_ops, flame_ops, infer_ops, capture_ops, gpu_ops, live_ops, panels)
 
 
 def register():
@@ -29,6 +31,7 @@ def register():
 
 
 def unregister():
+    live_ops.stop_live_sessions()
     bpy.types.TOPBAR_MT_file_import.remove(emg_ops.draw_import_menu)
     bpy.types.VIEW3D_MT_mesh_add.remove(flame_ops.draw_add_menu)
     bpy.types.VIEW3D_MT_mesh_add.remove(head_ops.draw_add_menu)

@@ -15,6 +15,7 @@ from ..rigs.arkit import arkit_binding
 from .reporting import (
     NeedsFace,
     Progress,
+    calibration_options,
     mains_setting,
     match_format_suffix,
     provider_preference,
@@ -65,7 +66,7 @@ class EIFER_OT_import_emg(bpy.types.Operator, ImportHelper):
 
 
 class EIFER_OT_drive_face(bpy.types.Operator):
-    """Drive the face's shape keys from the recording through the EMG→expression network"""
+    """Drive the face's shape keys from the EMG curves (or, to re-read, the recording) through the EMG→expression network"""
 
     bl_idname = "eifer.drive_face"
     bl_label = "Drive Face from EMG"
@@ -80,11 +81,11 @@ class EIFER_OT_drive_face(bpy.types.Operator):
     def execute(self, context):
         scene, settings = context.scene, context.scene.eifer
         rows = [row for row in settings.mapping if row.arkit]
-        path = bpy.path.abspath(settings.recording[emg_object.SOURCE_KEY])
+        path = emg_object.source_path(settings.recording)  # read only with Re-read Recording File
         with Progress(context, "drive") as progress:
             progress.step(5, f"driving {settings.face.name} from {settings.recording.name}")
             report = drive(
-                settings.face, path, scene=scene,
+                settings.face, settings.recording, scene=scene, reread=settings.reread_recording,
                 model=bpy.path.abspath(settings.model_path) if settings.model_path else None,
                 start_frame=settings.start_frame,
                 frame_range=(scene.frame_start, scene.frame_end) if settings.use_frame_range else None,
@@ -92,12 +93,20 @@ class EIFER_OT_drive_face(bpy.types.Operator):
                 gain={r.arkit: r.gain for r in rows}, offset={r.arkit: r.offset for r in rows},
                 swap_sides=settings.swap_sides, mapping=shape_mapping(settings), notch_hz=mains_setting(settings, driving=True),
                 retarget=bpy.path.abspath(settings.retarget_path) if settings.retarget_path else None,
-                providers=provider_preference(context), **recording_options(settings, path))
+                providers=provider_preference(context), **calibration_options(settings),
+                **(recording_options(settings, path) if settings.reread_recording else {}),
+                progress=lambda fraction, what: progress.step(5 + int(45 * fraction), what))
             progress.step(100, "done")
+        settings.driven_shapes = ", ".join(report.result.driven)
+        settings.left_alone_shapes = ", ".join(report.result.left_alone)
         note = report.result.model.provider_note
         self.report({"WARNING"} if note else {"INFO"},
-                    f"Keyed frames {report.frame_start}–{report.frame_end} on {report.provider.replace('ExecutionProvider', '')}"
+                    f"Keyed frames {report.frame_start}–{report.frame_end} on {report.provider.replace('ExecutionProvider', '')}: "
+                    f"{len(report.result.driven)} shapes driven"
+                    + (f", {len(report.result.left_alone)} left alone (no recorded site moves them)"
+                       if report.result.left_alone else "")
                     + (f"; no shape key for {len(report.missing_shapes)} outputs" if report.missing_shapes else "")
+                    + (f"; through the {report.bridge_note}" if report.bridge_note else "")
                     + (f" ({note})" if note else ""))
         return {"FINISHED"}
 
@@ -148,7 +157,7 @@ def _emg_object_to_export(context):
     """The active object when it is an EMG object, else the sidebar's recording: Export works right
     after Import, whatever is selected."""
     obj = context.active_object
-    if obj is not None and emg_object.CHANNELS_KEY in obj:
+    if emg_object.is_emg_object(obj):
         return obj
     return context.scene.eifer.recording
 

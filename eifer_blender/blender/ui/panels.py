@@ -8,7 +8,7 @@ import bpy
 
 from ..jobs import heatmap
 from ..rigs.flame import is_flame_rig
-from . import emg_ops, flame_ops
+from . import emg_ops, flame_ops, live_ops
 from .head_ops import EIFER_OT_add_open_head
 from .infer_ops import (
     EIFER_OT_compare_emg,
@@ -94,12 +94,32 @@ class EIFER_PT_drive(_EiferPanel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         settings = context.scene.eifer
-        _property_column(layout, settings, "model_path", "retarget_path", "smoothing_s", "rest_floor",
-                         "key_tolerance", "use_frame_range", "swap_sides")
+        _property_column(layout, settings, "model_path", "retarget_path", "calibration")
+        if settings.calibration == "CALIBRATION":
+            _property_column(layout, settings, "calibration_start_s", "calibration_end_s", align=True)
+        _property_column(layout, settings, "sensitivity", "smoothing_s", "rest_floor",
+                         "key_tolerance", "use_frame_range", "swap_sides", "reread_recording")
         row = layout.row()
         row.scale_y = 1.4
         row.operator(emg_ops.EIFER_OT_drive_face.bl_idname, icon="PLAY")
         layout.operator(emg_ops.EIFER_OT_restore_animation.bl_idname, icon="LOOP_BACK")
+        live_ops.draw_live(layout, context)
+        if settings.driven_shapes:
+            box = layout.box()
+            box.label(text=f"Driven: {len(settings.driven_shapes.split(', '))} shapes", icon="SHAPEKEY_DATA")
+            for line in _wrapped(settings.driven_shapes):
+                box.label(text=line)
+            if settings.left_alone_shapes:
+                box.label(text=f"Left alone: {len(settings.left_alone_shapes.split(', '))} (no recorded site)",
+                          icon="HIDE_ON")
+                for line in _wrapped(settings.left_alone_shapes):
+                    box.label(text=line)
+
+
+def _wrapped(names: str, per_line: int = 3) -> list[str]:
+    """A comma-separated list of shape names, a few per label line (the sidebar is narrow)."""
+    items = [n for n in names.split(", ") if n]
+    return [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
 
 
 class EIFER_UL_mapping(bpy.types.UIList):
@@ -150,6 +170,7 @@ class EIFER_PT_muscles(_EiferPanel, bpy.types.Panel):
         first, last = ((scene.frame_preview_start, scene.frame_preview_end) if scene.use_preview_range
                        else (scene.frame_start, scene.frame_end))
         layout.label(text=f"Frames {first}–{last} (the scene's range)", icon="TIME")
+        layout.operator("eifer.import_capture", icon="IMPORT")  # ui.capture_ops: Live Link Face / MediaPipe
         row = layout.row()
         row.scale_y = 1.4
         row.operator(EIFER_OT_infer_muscles.bl_idname, icon="OUTLINER_OB_ARMATURE")
@@ -197,6 +218,9 @@ class EIFER_PT_flame(_EiferPanel, bpy.types.Panel):
         except KeyError:
             pass
         layout.operator(flame_ops.EIFER_OT_add_flame_head.bl_idname, icon="USER")
+        layout.operator(flame_ops.EIFER_OT_build_flame_bridge.bl_idname, icon="MOD_MESHDEFORM")
+        for line in flame_ops.bridge_summary_lines(context):
+            layout.label(text=line)
         if not is_flame_rig(context.active_object):
             layout.label(text="Select a FLAME head for more", icon="INFO")
             return

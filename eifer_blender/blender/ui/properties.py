@@ -1,9 +1,11 @@
 """Scene-level settings shown in the EIFER sidebar."""
 import bpy
 
+from ..anim import emg_object
+
 
 def _is_recording(self, obj):
-    return obj.get("eifer_kind") == "recording"
+    return emg_object.kind(obj) == "recording"
 
 
 def _is_face(self, obj):
@@ -29,11 +31,11 @@ class EiferChannelSite(bpy.types.PropertyGroup):
 
 
 def _is_inferred(self, obj):
-    return obj.get("eifer_kind") == "inferred"
+    return emg_object.kind(obj) == "inferred"
 
 
 def _is_emg(self, obj):
-    return "eifer_channels" in obj
+    return emg_object.is_emg_object(obj)
 
 
 class EiferChannelMetric(bpy.types.PropertyGroup):
@@ -62,6 +64,10 @@ class EiferSceneSettings(bpy.types.PropertyGroup):
         name="Start Frame", default=1, description="Scene frame at which the recording starts")
     use_frame_range: bpy.props.BoolProperty(
         name="Limit Frames", description="Key only the scene's preview/playback range")
+    reread_recording: bpy.props.BoolProperty(
+        name="Re-read Recording File",
+        description="Drive from the recording file again (its path is kept relative to the .blend) and "
+                    "replace the EMG curves; off: drive from the EMG curves in the .blend, edits included")
     mains_hz: bpy.props.EnumProperty(
         name="Mains", items=[("AUTO", "Auto", "Found in the recording's spectrum (import); 50 Hz when driving, "
                                               "as the shipped model was trained"),
@@ -92,6 +98,28 @@ class EiferSceneSettings(bpy.types.PropertyGroup):
     smoothing_s: bpy.props.FloatProperty(
         name="Smoothing", default=0.0, min=0.0, soft_max=0.5, unit="TIME_ABSOLUTE",
         description="Savitzky–Golay window in seconds (0: off)")
+    calibration: bpy.props.EnumProperty(
+        name="Calibration", default="PERCENTILE",
+        items=[("PERCENTILE", "Per-Session Percentile",
+                "Full activity is each channel's 99th percentile over the recording (amplifier gain cancels)"),
+               ("CALIBRATION", "Rest + Posed Maximum",
+                "Full activity is the maximal posed expressions in the calibration block (events labelled "
+                "'calibration' or the range below)"),
+               ("REST", "Rest Only", "Full activity is a fixed multiple of the rest level: trusts the amplitudes")],
+        description="What the network reads as full muscle activity (how facial-EMG labs calibrate)")
+    calibration_start_s: bpy.props.FloatProperty(
+        name="Block Start", default=0.0, min=0.0, unit="TIME_ABSOLUTE",
+        description="Start of the posed-maximum block in recording seconds (start = end: use 'calibration' events)")
+    calibration_end_s: bpy.props.FloatProperty(
+        name="Block End", default=0.0, min=0.0, unit="TIME_ABSOLUTE",
+        description="End of the posed-maximum block in recording seconds")
+    sensitivity: bpy.props.FloatProperty(
+        name="Sensitivity", default=1.0, min=0.05, soft_max=4.0, precision=2,
+        description="Multiplies the calibrated activity before the network (2: twice as expressive)")
+    driven_shapes: bpy.props.StringProperty(
+        name="Driven Shapes", description="The shapes the last drive keyed (the recorded sites move them)")
+    left_alone_shapes: bpy.props.StringProperty(
+        name="Left Alone", description="Shapes no recorded site moves: the last drive left their animation as it was")
     rest_floor: bpy.props.FloatProperty(
         name="Rest Floor", default=0.0, min=0.0, max=0.5, precision=3,
         description="Weights up to this value are keyed as 0 and the rest stretched back to 0–1, "
@@ -103,6 +131,29 @@ class EiferSceneSettings(bpy.types.PropertyGroup):
         name="Swap Left/Right", description="For rigs whose Left and Right shape keys are mirrored")
     mapping: bpy.props.CollectionProperty(type=EiferShapeMapping)
     mapping_index: bpy.props.IntProperty()
+    # live (ui/live_ops.py): an LSL stream drives the face
+    live_stream_name: bpy.props.StringProperty(
+        name="Stream", default="",
+        description="Name of the LSL stream to follow (empty: the first stream of the type below)")
+    live_stream_type: bpy.props.StringProperty(
+        name="Type", default="EMG", description="LSL stream type looked for when no name is given")
+    live_calibration_s: bpy.props.FloatProperty(
+        name="Calibration", default=10.0, min=0.5, soft_max=60.0, unit="TIME_ABSOLUTE",
+        description="Seconds at the start of the stream that calibrate rest and full activity (rest, then "
+                    "show the expressions); the face moves after that")
+    live_timeout_s: bpy.props.FloatProperty(
+        name="Time-out", default=5.0, min=0.1, soft_max=30.0, unit="TIME_ABSOLUTE",
+        description="How long Go Live looks for the stream")
+    live_active: bpy.props.BoolProperty(name="Live", description="A stream drives the face")
+    live_recording: bpy.props.BoolProperty(name="Recording", description="What is shown is being recorded")
+    live_state: bpy.props.StringProperty(name="State", description="CALIBRATING, LIVE, STALLED or ENDED")
+    live_status: bpy.props.StringProperty(name="Status", description="What the live session is doing")
+    live_latency_ms: bpy.props.FloatProperty(
+        name="Latency", unit="NONE", precision=1,
+        description="Sample in → weights out: transport plus processing, in ms (on top of the causal window)")
+    live_window_ms: bpy.props.FloatProperty(
+        name="Window", precision=0,
+        description="The causal window's lag plus a centred model's wait for its future half, in ms")
     # infer muscles / compare / heatmap (ui/infer_ops.py)
     inferred: bpy.props.PointerProperty(
         name="Inferred", type=bpy.types.Object, poll=_is_inferred,

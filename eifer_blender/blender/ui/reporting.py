@@ -74,6 +74,17 @@ def recording_options(settings, path) -> dict:
             "nan_policy": settings.nan_policy.lower()}
 
 
+def calibration_options(settings) -> dict:
+    """The Drive panel's Calibration and Sensitivity as ``drive`` arguments (a block start = end:
+    the recording's 'calibration' events)."""
+    block = (settings.calibration_start_s, settings.calibration_end_s)
+    use_block = settings.calibration == "CALIBRATION" and block[1] > block[0]
+    # percentile is the shipped model's own reading: None keeps models without the choice usable
+    chosen = None if settings.calibration == "PERCENTILE" else settings.calibration.lower()
+    return {"calibration": chosen, "calibration_s": (block,) if use_block else None,
+            "sensitivity": settings.sensitivity}
+
+
 def mains_setting(settings, *, driving: bool):
     """The Mains field as a notch: "auto" (found in the spectrum) when importing; when driving, the
     shipped model's 50 Hz unless the user chose 60 (the model was trained on a 50 Hz chain)."""
