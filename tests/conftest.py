@@ -64,3 +64,19 @@ def blender(extension):
     bpy.ops.wm.read_homefile(use_empty=True)
     yield extension
     bpy.ops.wm.read_homefile(use_empty=True)
+
+
+@pytest.fixture
+def rf(blender):
+    """The extension's FLAME rig modules (``tests.helpers.FLAME_RIG``), for the FLAME test files."""
+    from tests.helpers import FLAME_RIG, extension_modules
+
+    return extension_modules(*FLAME_RIG)
+
+
+@pytest.fixture
+def fp(blender):
+    """The extension's FLAME parameter modules (``tests.helpers.FLAME_PARAMS``)."""
+    from tests.helpers import FLAME_PARAMS, extension_modules
+
+    return extension_modules(*FLAME_PARAMS)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests import flame_fixtures as ff
-from tests.helpers import FLAME_PARAMS, FLAME_RIG, extension_module, extension_modules
+from tests.helpers import FLAME_PARAMS, extension_module, extension_modules
 
 from eifer_blender.core.expression.spaces import ARKIT52, FLAME_EXPRESSION_NAMES  # plain names, no bpy
 FPS = 30.0
@@ -38,16 +38,6 @@ def face_file(tmp_path_factory):
 @pytest.fixture
 def cli(blender):
     return extension_module("cli")
-
-
-@pytest.fixture
-def rf(blender):
-    return extension_modules(*FLAME_RIG)
-
-
-@pytest.fixture
-def fp(blender):
-    return extension_modules(*FLAME_PARAMS)
 
 
 @pytest.fixture(scope="module")

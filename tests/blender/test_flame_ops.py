@@ -12,7 +12,7 @@ import pytest
 
 from tests import flame_fixtures as ff
 from tests.conftest import EXTENSION_MODULE
-from tests.helpers import FLAME_PARAMS, FLAME_RIG, bone_joints, extension_modules
+from tests.helpers import bone_joints
 
 
 def _module(name):
@@ -22,16 +22,6 @@ def _module(name):
 @pytest.fixture
 def ops(blender):
     return _module("blender.ui.flame_ops")
-
-
-@pytest.fixture
-def rf(blender):
-    return extension_modules(*FLAME_RIG)
-
-
-@pytest.fixture
-def fp(blender):
-    return extension_modules(*FLAME_PARAMS)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,6 @@ from tests import flame_fixtures as ff
 from tests.conftest import EXTENSION_MODULE
 from tests.helpers import (
     FLAME_CORE,
-    FLAME_PARAMS,
-    FLAME_RIG,
     bone_joints,
     extension_modules,
 )
@@ -30,18 +28,8 @@ def _module(name):
 
 
 @pytest.fixture
-def rf(blender):
-    return extension_modules(*FLAME_RIG)
-
-
-@pytest.fixture
 def flame(blender):
     return extension_modules(*FLAME_CORE)
-
-
-@pytest.fixture
-def fp(blender):
-    return extension_modules(*FLAME_PARAMS)
 
 
 @pytest.fixture(scope="module")
