@@ -121,11 +121,11 @@ class EiferSceneSettings(bpy.types.PropertyGroup):
     left_alone_shapes: bpy.props.StringProperty(
         name="Left Alone", description="Shapes no recorded site moves: the last drive left their animation as it was")
     rest_floor: bpy.props.FloatProperty(
-        name="Rest Floor", default=0.0, min=0.0, max=0.5, precision=3,
+        name="Rest Floor", default=0.05, min=0.0, max=0.5, precision=3,
         description="Weights up to this value are keyed as 0 and the rest stretched back to 0–1, "
-                    "so a face at rest stays still (0: off; try 0.05)")
+                    "so a face at rest stays still (0: off, the model's raw weights)")
     key_tolerance: bpy.props.FloatProperty(
-        name="Key Tolerance", default=0.0, min=0.0, soft_max=0.05, precision=4,
+        name="Key Tolerance", default=0.002, min=0.0, soft_max=0.05, precision=4,
         description="Drop keys that linear interpolation reproduces within this value (0: key every frame)")
     swap_sides: bpy.props.BoolProperty(
         name="Swap Left/Right", description="For rigs whose Left and Right shape keys are mirrored")
