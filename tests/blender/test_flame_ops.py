@@ -64,7 +64,8 @@ def test_add_flame_head_from_preferences(ops, rf, preferences, model_path):
     assert (rig.n_shape, rig.n_expression) == (20, 10)
     assert len(rig.key.key_blocks) == 1 + 20 + 10 + 36
     assert tuple(rig.armature_obj.location) == pytest.approx((0.5, 0.0, 0.2))
-    assert rig.mesh_obj["eifer_flame_version"] == "2020"  # told from the official file name
+    version = _module("blender.anim.internal").get(rig.mesh_obj, rf.VERSION_KEY)
+    assert version == "2020"  # told from the official file name
 
 
 def test_filepath_overrides_preferences(ops, rf, preferences, model_path, tmp_path):

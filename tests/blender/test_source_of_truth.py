@@ -176,3 +176,102 @@ def test_no_eifer_internals_in_custom_properties_after_a_drive(blender, recordin
     assert sorted(obj.keys()) == sorted(f"emg:{n}" for n in channels)  # only the curves the user edits
     assert obj.animation_data.action.name == obj.name  # "EMG subject7", not "EMG EMG subject7"
     assert _ext("blender.anim.internal").file_version(scene) == _ext("blender.anim.internal").addon_version()
+
+
+# What this change moved out of Custom Properties, by the names files saved before it hold.
+MOVED_LATER = {f"eifer_heatmap_{k}" for k in ("source", "slots", "added_slot", "active_colour", "percentile")} | {
+    f"eifer_flame_{k}" for k in ("n_shape", "n_expression", "version", "source", "eyelids",
+                                 "joint_template_m", "joint_shape_dirs_m")} | {
+    "eifer_capture", "eifer_previous_action", "eifer_previous_action_slot"}
+SHOWN_DATA = ("objects", "meshes", "shape_keys", "actions", "scenes", "armatures", "materials", "node_groups")
+
+
+def _everything(recording, tmp_path):
+    """Import, a drive over the user's own key animation, the heatmap, a capture import and a FLAME
+    head (with eyelid keys) built: every kind of thing the add-on stores on datablocks."""
+    from tests import flame_fixtures as ff
+
+    scene = bpy.context.scene
+    face = _face()
+    block = face.data.shape_keys.key_blocks[1]
+    block.value = 0.5
+    block.keyframe_insert("value", frame=1)  # the user's own animation: the drive stashes it
+    obj = _imported(recording)
+    scene.eifer.face = face
+    assert bpy.ops.eifer.drive_face() == {"FINISHED"}
+    _ext("blender.jobs.heatmap").enable_heatmap(face, obj)
+    captures, tracks = _ext("core.trackfiles.captures"), _ext("core.tracks")
+    names = _ext("core.expression.spaces").ARKIT52
+    values = np.full((20, len(names)), 0.3)
+    capture = captures.write_live_link_face_csv(tracks.ExpressionTrack(values, names, 30.0, "arkit52", "1"),
+                                                tmp_path / "take.csv")
+    assert bpy.ops.eifer.import_capture(filepath=str(capture), start_frame=1) == {"FINISHED"}
+    arrays = ff.make_flame_arrays(**ff.SMALL, seed=5)
+    rng = np.random.default_rng(2)
+    arrays["l_eyelid"], arrays["r_eyelid"] = rng.normal(0.0, 1e-3, (2, *arrays["v_template"].shape))
+    model = _ext("core.heads.flame_file").load_flame_model(ff.write_flame_npz(tmp_path / "small.npz", arrays))
+    rig = _ext("blender.rigs.flame_build").build_flame_rig(model, scene.collection, 4, 6)
+    assert rig.has_eyelids
+    return face, obj, rig
+
+
+def _eifer_custom_properties():
+    flame = _ext("blender.rigs.flame")
+    # eifer_bones is the user's; the FLAME armature's driven sums are written by drivers, which reach
+    # custom properties only (see blender.anim.internal)
+    allowed = {"eifer_bones", flame.EXPRESSION_PARTS_PROP, flame.EXPRESSION_OFFSET_PROP}
+    return {f"{kind} {x.name}": sorted(k for k in x.keys() if k.startswith("eifer") and k not in allowed)
+            for kind in SHOWN_DATA for x in getattr(bpy.data, kind)}
+
+
+def test_no_eifer_internals_in_custom_properties_after_everything(blender, recording, tmp_path):
+    face, obj, rig = _everything(recording, tmp_path)
+    internal, keyframes = _ext("blender.anim.internal"), _ext("blender.anim.keyframes")
+    shown = _eifer_custom_properties()
+    assert not any(shown.values()), {k: v for k, v in shown.items() if v}
+    heatmap = _ext("blender.jobs.heatmap")
+    assert heatmap.heatmap_source(face) == obj and internal.get(face, heatmap.PERCENTILE_KEY) == 95.0
+    assert keyframes.has_previous_action(face.data.shape_keys)
+    assert internal.get(face, _ext("blender.jobs.capture").CAPTURE_KEY).endswith("take.csv")
+    assert (rig.n_shape, rig.n_expression) == (4, 6)
+    assert _ext("blender.rigs.flame").rest_joints(rig).shape == (5, 3)
+
+
+def _plain(value):
+    """An ID property's value as it compares across a save and a reload (a datablock: its name)."""
+    if isinstance(value, bpy.types.ID):
+        return "ID", value.name
+    return value.to_list() if hasattr(value, "to_list") else value
+
+
+def test_a_file_saved_before_the_internals_moved_opens_with_them_moved(blender, recording, tmp_path):
+    face, obj, rig = _everything(recording, tmp_path)
+    internal = _ext("blender.anim.internal")
+    kept, written = {}, set()
+    for kind, names in internal.LEGACY_KEYS.items():  # back to the custom properties they were
+        for id_data in getattr(bpy.data, kind):
+            for old, new in names.items():
+                if old in MOVED_LATER and internal.has(id_data, new):
+                    value = internal.pop(id_data, new)
+                    id_data[old] = value
+                    kept[kind, id_data.name, new] = _plain(value)
+                    written.add(old)
+    assert written == MOVED_LATER  # the file holds every name this change moved
+    assert face["eifer_heatmap_source"] == obj and face.data.shape_keys["eifer_previous_action"]
+    names = (face.name, obj.name, rig.mesh_obj.name, rig.armature_obj.name, face.data.shape_keys.name)
+    assert bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "before.blend")) == {"FINISHED"}
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "before.blend"))  # load_post upgrades it
+
+    shown = _eifer_custom_properties()
+    assert not any(shown.values()), {k: v for k, v in shown.items() if v}
+    for (kind, name, key), value in kept.items():  # nothing lost
+        assert _plain(internal.get(getattr(bpy.data, kind)[name], key)) == value, (kind, name, key)
+    face, obj = bpy.data.objects[names[0]], bpy.data.objects[names[1]]
+    assert internal.get(bpy.context.scene, internal.UPGRADED_FROM_KEY) == internal.addon_version()
+    heatmap, flame = _ext("blender.jobs.heatmap"), _ext("blender.rigs.flame")
+    assert heatmap.heatmap_source(face) == obj
+    assert heatmap.disable_heatmap(face) and not heatmap.is_enabled(face)
+    rig = flame.find_flame_rig(bpy.data.objects[names[2]])
+    assert rig.armature_obj.name == names[3] and (rig.n_shape, rig.n_expression) == (4, 6) and rig.has_eyelids
+    assert flame.rest_joints(rig).shape == (5, 3)
+    assert _ext("blender.anim.keyframes").restore_previous_action(bpy.data.shape_keys[names[4]])

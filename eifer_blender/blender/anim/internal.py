@@ -10,8 +10,12 @@ meant to see and animate (the EMG object's ``emg:<site>`` curves, ``eifer_bones`
 custom property.
 
 Every scene the add-on writes to gets ``version`` (the add-on's, from ``blender_manifest.toml``).
-:func:`upgrade_file` moves the custom properties that 0.1.0 wrote (``eifer_kind``, ...) into the
-group and stamps the scenes; the add-on runs it on every file load (``load_post``).
+:func:`upgrade_file` moves the ``eifer_*`` custom properties that earlier versions wrote (0.1.0's
+``eifer_kind``, ...; the heatmap's, the FLAME head's, the capture's and the stashed action's until
+they moved too) into the group and stamps the scenes; the add-on runs it on every file load
+(``load_post``). Two groups stay custom properties: the FLAME armature's driven sums
+(``eifer_flame_expression_joint_*``), because a driver writes only what an RNA path reaches and no
+path reaches the system properties.
 """
 from __future__ import annotations
 
@@ -26,13 +30,23 @@ USER_GROUP = "_eifer"  # Blender 4.5: the one user property holding the group
 VERSION_KEY = "version"
 UPGRADED_FROM_KEY = "upgraded_from"
 
-# custom properties that 0.1.0 wrote -> their key in the group, per kind of datablock
+# the stashed action's keys (anim.keyframes), on shape keys and armature objects
+_STASH_KEYS = {"eifer_previous_action": "previous_action", "eifer_previous_action_slot": "previous_action_slot"}
+# custom properties that earlier versions wrote -> their key in the group, per kind of datablock
+# (bpy.data collection): 0.1.0's, then the heatmap's, FLAME head's, capture's and stash's
 LEGACY_KEYS = {
     "objects": {"eifer_kind": "kind", "eifer_source": "source", "eifer_channels": "channels",
                 "eifer_units": "units", "eifer_space": "space", "eifer_fps": "fps",
                 "eifer_start_frame": "start_frame", "eifer_metadata": "metadata",
-                "eifer_driven_by": "driven_by", "eifer_inferred": "inferred", "eifer_rig": "rig"},
-    "actions": {"eifer_made": "made"},
+                "eifer_driven_by": "driven_by", "eifer_inferred": "inferred", "eifer_rig": "rig",
+                **{f"eifer_heatmap_{key}": f"heatmap_{key}"
+                   for key in ("source", "slots", "added_slot", "active_colour", "percentile")},
+                **{f"eifer_flame_{key}": f"flame_{key}"
+                   for key in ("n_shape", "n_expression", "version", "source", "eyelids",
+                               "joint_template_m", "joint_shape_dirs_m")},
+                "eifer_capture": "capture", **_STASH_KEYS},
+    "actions": {"eifer_made": "made", "eifer_capture": "capture"},
+    "shape_keys": dict(_STASH_KEYS),
 }
 
 
@@ -106,10 +120,11 @@ def _move_legacy(id_data, names: dict[str, str]) -> bool:
 
 
 def upgrade_file() -> int:
-    """Move 0.1.0's ``eifer_*`` custom properties into the internal groups, store recording paths
-    relative to the saved .blend and stamp the scenes; returns the number of datablocks changed."""
-    changed = sum(_move_legacy(obj, LEGACY_KEYS["objects"]) for obj in bpy.data.objects)
-    changed += sum(_move_legacy(action, LEGACY_KEYS["actions"]) for action in bpy.data.actions)
+    """Move earlier versions' ``eifer_*`` custom properties (:data:`LEGACY_KEYS`) into the internal
+    groups, store recording paths relative to the saved .blend and stamp the scenes; returns the
+    number of datablocks changed."""
+    changed = sum(_move_legacy(id_data, names)
+                  for kind, names in LEGACY_KEYS.items() for id_data in getattr(bpy.data, kind))
     if changed:
         relative_sources()
         for scene in bpy.data.scenes:

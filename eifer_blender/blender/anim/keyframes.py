@@ -14,7 +14,8 @@ from . import internal
 
 _INTERPOLATION = {"CONSTANT": 0, "LINEAR": 1, "BEZIER": 2}
 _AUTO_CLAMPED = 4
-PREVIOUS_ACTION_KEY = "eifer_previous_action"
+PREVIOUS_ACTION_KEY = "previous_action"  # internal, on the ID whose action was stashed
+PREVIOUS_SLOT_KEY = "previous_action_slot"
 STASH_TRACK_NAME = "[EIFER previous]"
 MADE_BY_EIFER_KEY = "made"  # internal (see .internal), on actions this add-on wrote (drives, imports)
 
@@ -162,7 +163,7 @@ def stash_assigned_action(id_data: bpy.types.ID) -> str | None:
         anim.action = None
         if action.users == 0:
             bpy.data.actions.remove(action)
-        return id_data.get(PREVIOUS_ACTION_KEY)
+        return internal.get(id_data, PREVIOUS_ACTION_KEY)
     action.use_fake_user = True
     track = anim.nla_tracks.new()
     track.name = STASH_TRACK_NAME
@@ -170,15 +171,15 @@ def stash_assigned_action(id_data: bpy.types.ID) -> str | None:
     if slot is not None and hasattr(strip, "action_slot"):
         strip.action_slot = slot
     track.mute = True
-    id_data[PREVIOUS_ACTION_KEY] = action.name
+    internal.put(id_data, PREVIOUS_ACTION_KEY, action.name)
     if slot is not None:
-        id_data[PREVIOUS_ACTION_KEY + "_slot"] = slot.identifier
+        internal.put(id_data, PREVIOUS_SLOT_KEY, slot.identifier)
     return action.name
 
 
 def restore_previous_action(id_data: bpy.types.ID) -> bool:
     """Re-assign the action stashed by :func:`stash_assigned_action`; False when there is none."""
-    name = id_data.get(PREVIOUS_ACTION_KEY)
+    name = internal.get(id_data, PREVIOUS_ACTION_KEY)
     action = bpy.data.actions.get(name) if name else None
     if action is None:
         return False
@@ -187,13 +188,18 @@ def restore_previous_action(id_data: bpy.types.ID) -> bool:
     anim.action = action
     if replaced is not None and replaced != action and replaced.users == 0:
         replaced.use_fake_user = True  # the drive being undone stays in the file, never lost on save
-    slot_id = id_data.get(PREVIOUS_ACTION_KEY + "_slot")
+    slot_id = internal.get(id_data, PREVIOUS_SLOT_KEY)
     slot = action.slots.get(slot_id) if slot_id else None
     if slot is not None:
         anim.action_slot = slot
     for track in list(anim.nla_tracks):
         if track.name.startswith(STASH_TRACK_NAME) and any(s.action == action for s in track.strips):
             anim.nla_tracks.remove(track)
-    del id_data[PREVIOUS_ACTION_KEY]
-    id_data.pop(PREVIOUS_ACTION_KEY + "_slot", None)
+    internal.pop(id_data, PREVIOUS_ACTION_KEY)
+    internal.pop(id_data, PREVIOUS_SLOT_KEY)
     return True
+
+
+def has_previous_action(id_data) -> bool:
+    """Whether ``id_data`` has an action stashed by :func:`stash_assigned_action` to restore."""
+    return id_data is not None and internal.has(id_data, PREVIOUS_ACTION_KEY)

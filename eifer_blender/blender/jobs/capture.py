@@ -16,8 +16,11 @@ import bpy
 from ...core.errors import InputError
 from ...core.trackfiles.captures import read_capture
 from ...core.tracks import ExpressionTrack
+from ..anim import internal
 from ..anim.keyframes import scene_fps
 from ..rigs import rig_for
+
+CAPTURE_KEY = "capture"  # internal (blender.anim.internal), on the face and the action: the capture file
 
 
 @dataclass
@@ -67,9 +70,9 @@ def import_capture(face, path, *, scene=None, start_frame: int | None = None, ti
 
     # Nothing above changed the scene; from here on, Blender is written.
     action = rig.key(track, start_frame=first, action_name=f"EIFER capture {Path(path).stem}")
-    action["eifer_capture"] = str(path)
+    internal.put(action, CAPTURE_KEY, str(path))
     last = first + track.n_frames - 1
     if set_frame_range:
         scene.frame_start, scene.frame_end = first, last
-    face["eifer_capture"] = str(path)
+    internal.put(face, CAPTURE_KEY, str(path))
     return CaptureReport(face, action, track, first, last, unmatched, list(track.meta.get("missing", ())))

@@ -58,10 +58,12 @@ ATTRIBUTE_PREFIX = "eifer_heat_"
 HEAT_COLOUR_ATTRIBUTE = "eifer_heatmap_colour"  # not under ATTRIBUTE_PREFIX: that marks channel weights
 MATERIAL_PREFIX = "EIFER Heatmap"  # the material and the node group, "EIFER Heatmap <face>"
 MODIFIER_NAME = "EIFER Heatmap"
-SOURCE_KEY = "eifer_heatmap_source"  # the EMG object (an ID property) the face's heatmap shows
-SLOTS_KEY = "eifer_heatmap_slots"  # JSON: the slots' link and object material before the heatmap
-ADDED_SLOT_KEY = "eifer_heatmap_added_slot"
-ACTIVE_COLOUR_KEY = "eifer_heatmap_active_colour"  # the mesh's active colour attribute before
+# the face's internal values (blender.anim.internal) while its heatmap is on
+SOURCE_KEY = "heatmap_source"  # the EMG object (an ID property) the face's heatmap shows
+SLOTS_KEY = "heatmap_slots"  # JSON: the slots' link and object material before the heatmap
+ADDED_SLOT_KEY = "heatmap_added_slot"
+ACTIVE_COLOUR_KEY = "heatmap_active_colour"  # the mesh's active colour attribute before
+PERCENTILE_KEY = "heatmap_percentile"
 PERCENTILE = 95.0
 EMISSION_STRENGTH = 0.15  # the heat stays readable under dim lights
 
@@ -365,14 +367,12 @@ def _remove_weight_attributes(mesh) -> None:
 
 def heatmap_source(face):
     """The EMG object whose heatmap ``face`` shows, or None when the heatmap is off."""
-    if face is None or SOURCE_KEY not in face:
-        return None
-    source = face[SOURCE_KEY]
+    source = None if face is None else internal.get(face, SOURCE_KEY)
     return source if isinstance(source, bpy.types.Object) else None
 
 
 def is_enabled(face) -> bool:
-    return face is not None and SOURCE_KEY in face
+    return face is not None and internal.has(face, SOURCE_KEY)
 
 
 def _slot_state(face) -> list[dict]:
@@ -428,14 +428,14 @@ def enable_heatmap(face, emg_obj, *, sigma_mm: float = SIGMA_MM, percentile: flo
     group = _build_node_group(face, emg_obj, channels, scales)
     material = _build_material(face)
     if not is_enabled(face):
-        face[SLOTS_KEY] = json.dumps(_slot_state(face))
-        face[ADDED_SLOT_KEY] = len(face.material_slots) == 0
+        internal.put(face, SLOTS_KEY, json.dumps(_slot_state(face)))
+        internal.put(face, ADDED_SLOT_KEY, len(face.material_slots) == 0)
         active = mesh.color_attributes.active_color
-        face[ACTIVE_COLOUR_KEY] = active.name if active is not None else ""
+        internal.put(face, ACTIVE_COLOUR_KEY, active.name if active is not None else "")
         if len(face.material_slots) == 0:
             mesh.materials.append(None)
     heated = set(_heated_slots(mesh, weights).tolist())
-    saved = json.loads(face[SLOTS_KEY])
+    saved = json.loads(internal.get(face, SLOTS_KEY, "[]"))
     for index, slot in enumerate(face.material_slots):
         if index in heated:
             slot.link = "OBJECT"
@@ -443,8 +443,8 @@ def enable_heatmap(face, emg_obj, *, sigma_mm: float = SIGMA_MM, percentile: flo
         elif index < len(saved) and slot.link == "OBJECT" and slot.material == material:
             _restore_slot(slot, saved[index])  # heated in an earlier build (or an earlier version)
     _show_heat_colours(face, group)
-    face[SOURCE_KEY] = emg_obj
-    face["eifer_heatmap_percentile"] = float(percentile)
+    internal.put(face, SOURCE_KEY, emg_obj)
+    internal.put(face, PERCENTILE_KEY, float(percentile))
     mesh.update()
     return HeatmapInfo(face, emg_obj, material, group, channels, levels, site_points, frame)
 
@@ -489,13 +489,13 @@ def disable_heatmap(face) -> bool:
     """Turn the heatmap off: the face's materials, slots, modifiers and attributes as before. False if it was off."""
     if not is_enabled(face):
         return False
-    state = json.loads(face.get(SLOTS_KEY, "[]"))
+    state = json.loads(internal.get(face, SLOTS_KEY, "[]"))
     name = _material_name(face)
     material = bpy.data.materials.get(name)
     mesh = face.data
     for slot, saved in zip(face.material_slots, state):
         _restore_slot(slot, saved)
-    if face.get(ADDED_SLOT_KEY):
+    if internal.get(face, ADDED_SLOT_KEY):
         mesh.materials.clear()  # the mesh had none; clear() also drops the object's slot, pop() does not
     modifier = face.modifiers.get(MODIFIER_NAME)
     if modifier is not None:
@@ -503,13 +503,13 @@ def disable_heatmap(face) -> bool:
     colours = mesh.color_attributes.get(HEAT_COLOUR_ATTRIBUTE)
     if colours is not None:
         mesh.color_attributes.remove(colours)
-    previous = mesh.color_attributes.get(face.get(ACTIVE_COLOUR_KEY, "") or "")
+    previous = mesh.color_attributes.get(internal.get(face, ACTIVE_COLOUR_KEY, "") or "")
     if previous is not None:
         mesh.color_attributes.active_color = previous
         mesh.color_attributes.render_color_index = mesh.color_attributes.active_color_index
     _remove_weight_attributes(mesh)
-    for key in (SOURCE_KEY, SLOTS_KEY, ADDED_SLOT_KEY, ACTIVE_COLOUR_KEY, "eifer_heatmap_percentile"):
-        face.pop(key, None)
+    for key in (SOURCE_KEY, SLOTS_KEY, ADDED_SLOT_KEY, ACTIVE_COLOUR_KEY, PERCENTILE_KEY):
+        internal.pop(face, key)
     if material is not None and material.users == 0:
         bpy.data.materials.remove(material)
     group = bpy.data.node_groups.get(name)
@@ -524,6 +524,6 @@ def refresh_heatmaps(emg_obj) -> int:
     count = 0
     for obj in bpy.data.objects:
         if obj.type == "MESH" and heatmap_source(obj) == emg_obj:
-            enable_heatmap(obj, emg_obj, percentile=float(obj.get("eifer_heatmap_percentile", PERCENTILE)))
+            enable_heatmap(obj, emg_obj, percentile=float(internal.get(obj, PERCENTILE_KEY, PERCENTILE)))
             count += 1
     return count

@@ -8,7 +8,7 @@ cached in the user's folders only, never in the repository or the extension pack
 - otherwise ``$XDG_CACHE_HOME/eifer-blender/flame_bridge`` (default ``~/.cache/eifer-blender/…``).
 
 :func:`bridge_for_head` gives the bridge of a FLAME head built by EIFER, from the FLAME file the
-head was made from (its ``eifer_flame_source`` property), built on first use (a few seconds).
+head was made from (its internal ``flame_source`` value), built on first use (a few seconds).
 """
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from pathlib import Path
 
 from ...core.errors import InputError, ModelMismatchError
 from ...core.heads.bridge import Bridge, Progress, load_or_build_bridge
-from .flame import FlameRig
+from ..anim import internal
+from .flame import SOURCE_KEY, FlameRig
 
 CACHE_ENV = "EIFER_BRIDGE_CACHE"
 CACHE_SUBFOLDER = "flame_bridge"
-SOURCE_PROP = "eifer_flame_source"  # set on the head mesh by flame_build
 
 
 def _extension_package() -> str | None:
@@ -55,7 +55,7 @@ def head_flame_file(rig: FlameRig) -> Path:
     InputError
         The head does not say (built by an older version), or the file is not there any more.
     """
-    source = str(rig.mesh_obj.get(SOURCE_PROP, "") or "")
+    source = str(internal.get(rig.mesh_obj, SOURCE_KEY, "") or "")
     if not source or source.startswith("<"):
         raise InputError(
             f"{rig.mesh_obj.name} does not record the FLAME file it was made from, so no ARKit→FLAME "

@@ -54,9 +54,15 @@ DRIVER_EXPRESSION_MAX_CHARS = 255  # ChannelDriver.expression is a char[256]
 RIG_TAG = "rig"  # internal (blender.anim.internal): "flame" / "flame_armature" / "open_head"
 MESH_TAG_VALUE = "flame"
 ARMATURE_TAG_VALUE = "flame_armature"
-# armature-object custom properties
-JOINT_TEMPLATE_PROP = "eifer_flame_joint_template_m"  # (5·3,) regressed joints of v_template
-JOINT_SHAPE_DIRS_PROP = "eifer_flame_joint_shape_dirs_m"  # (5·3·n_shape,) per Shape key
+# internal values (blender.anim.internal) of the head mesh and the armature object
+N_SHAPE_KEY = "flame_n_shape"  # mesh: Shape keys
+N_EXPRESSION_KEY = "flame_n_expression"  # mesh: Exp keys
+VERSION_KEY = "flame_version"  # mesh: FLAME release of the model file ("2020", "2023", ...)
+SOURCE_KEY = "flame_source"  # mesh: the model file the head was built from
+EYELIDS_KEY = "flame_eyelids"  # mesh: the rig has driven eyelid keys
+JOINT_TEMPLATE_KEY = "flame_joint_template_m"  # armature: (5·3,) regressed joints of v_template
+JOINT_SHAPE_DIRS_KEY = "flame_joint_shape_dirs_m"  # armature: (5·3·n_shape,) per Shape key
+# armature-object custom properties that drivers write (a driver reaches no internal value)
 EXPRESSION_PARTS_PROP = "eifer_flame_expression_joint_parts_m"  # group: driven chunk sums
 EXPRESSION_OFFSET_PROP = "eifer_flame_expression_joint_offset_m"  # group: driven d_j per axis
 # keyed custom properties of the armature object for parameters beyond expression and pose (kept
@@ -64,7 +70,6 @@ EXPRESSION_OFFSET_PROP = "eifer_flame_expression_joint_offset_m"  # group: drive
 EXTRA_PARAM_PROPS = {"eyelid": "flame_eyelid", "cam": "flame_cam",
                      "translation_m": "flame_translation_m"}
 EYELID_KEY_NAMES: tuple[str, ...] = ("Eyelid_L", "Eyelid_R")  # SMIRK's [left, right] eyelid pair
-EYELIDS_PROP = "eifer_flame_eyelids"  # on the head mesh: the rig has driven eyelid keys
 POSE_GROUP_BONES = {"global_pose": ("root",), "neck_pose": ("neck",), "jaw_pose": ("jaw",),
                     "eye_pose": ("eye_L", "eye_R")}
 IDENTITY_MODES = ("mean", "per_frame", "keep")
@@ -110,11 +115,11 @@ class FlameRig:
 
     @property
     def n_shape(self) -> int:
-        return int(self.mesh_obj.get("eifer_flame_n_shape", 0))
+        return int(internal.get(self.mesh_obj, N_SHAPE_KEY, 0))
 
     @property
     def n_expression(self) -> int:
-        return int(self.mesh_obj.get("eifer_flame_n_expression", 0))
+        return int(internal.get(self.mesh_obj, N_EXPRESSION_KEY, 0))
 
     @property
     def shape_names(self) -> list[str]:
@@ -127,7 +132,7 @@ class FlameRig:
     @property
     def has_eyelids(self) -> bool:
         """Whether the head has driven eyelid keys (its model file had eyelid blendshapes)."""
-        return bool(self.mesh_obj.get(EYELIDS_PROP, False))
+        return bool(internal.get(self.mesh_obj, EYELIDS_KEY, False))
 
 
 
@@ -175,10 +180,10 @@ def current_shape(rig: FlameRig) -> np.ndarray:
 def rest_joints(rig: FlameRig, shape=None) -> np.ndarray:
     """Joints ``(5, 3)`` in FLAME's frame (metres, armature space) for ``shape`` (default: the
     current Shape key values), regressed as FLAME does: ``J_regressor · v_shaped``."""
-    template = np.asarray(rig.armature_obj[JOINT_TEMPLATE_PROP], dtype=np.float64).reshape(-1, 3)
+    template = np.asarray(internal.get(rig.armature_obj, JOINT_TEMPLATE_KEY), dtype=np.float64).reshape(-1, 3)
     if rig.n_shape == 0:
         return template
-    dirs = np.asarray(rig.armature_obj[JOINT_SHAPE_DIRS_PROP], dtype=np.float64)
+    dirs = np.asarray(internal.get(rig.armature_obj, JOINT_SHAPE_DIRS_KEY), dtype=np.float64)
     dirs = dirs.reshape(len(template), 3, rig.n_shape)
     shape = current_shape(rig) if shape is None else np.asarray(shape, dtype=np.float64)
     return template + dirs @ shape

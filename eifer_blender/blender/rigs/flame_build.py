@@ -30,15 +30,19 @@ from .flame import (
     EXTRA_PARAM_PROPS,
     EYEBALL_ATTRIBUTE,
     EYELID_KEY_NAMES,
-    EYELIDS_PROP,
+    EYELIDS_KEY,
     HELPER_COLLECTION,
-    JOINT_SHAPE_DIRS_PROP,
-    JOINT_TEMPLATE_PROP,
+    JOINT_SHAPE_DIRS_KEY,
+    JOINT_TEMPLATE_KEY,
     MAX_EXPRESSION_KEYS,
     MAX_SHAPE_KEYS,
     MESH_TAG_VALUE,
+    N_EXPRESSION_KEY,
+    N_SHAPE_KEY,
     RIG_TAG,
     SLIDER_LIMIT,
+    SOURCE_KEY,
+    VERSION_KEY,
     FlameRig,
     corrective_key_name,
     expression_key_name,
@@ -152,10 +156,10 @@ def _build(flame, collection, n_shape, n_expression, name, created) -> FlameRig:
     mesh_obj.parent = armature_obj
     internal.put(armature_obj, RIG_TAG, ARMATURE_TAG_VALUE)
     internal.put(mesh_obj, RIG_TAG, MESH_TAG_VALUE)
-    mesh_obj["eifer_flame_n_shape"] = n_shape
-    mesh_obj["eifer_flame_n_expression"] = n_expression
-    mesh_obj["eifer_flame_version"] = flame.version
-    mesh_obj["eifer_flame_source"] = str(flame.source)
+    internal.put(mesh_obj, N_SHAPE_KEY, n_shape)
+    internal.put(mesh_obj, N_EXPRESSION_KEY, n_expression)
+    internal.put(mesh_obj, VERSION_KEY, flame.version)
+    internal.put(mesh_obj, SOURCE_KEY, str(flame.source))
 
     _add_vertex_groups(mesh_obj, flame.weights)
     eyes = [BONE_NAMES.index("eye_L"), BONE_NAMES.index("eye_R")]
@@ -182,16 +186,16 @@ def _build(flame, collection, n_shape, n_expression, name, created) -> FlameRig:
     if flame.eyelid_dirs is not None:
         for key_name, offsets in zip(EYELID_KEY_NAMES, _to_blender_dirs(flame.eyelid_dirs)):
             _add_shape_key(mesh_obj, key_name, base_m + offsets, -SLIDER_LIMIT, SLIDER_LIMIT)
-        mesh_obj[EYELIDS_PROP] = True
+        internal.put(mesh_obj, EYELIDS_KEY, True)
     mesh.shape_keys.use_relative = True
     mesh.shape_keys.name = f"{name} Head Keys"
 
     # joints: template + identity directions stored so re-placing needs no FLAME file
     joint_template = flame.j_regressor @ flame.v_template_m  # (5, 3) FLAME frame
     joint_shape_dirs = np.einsum("jv,vak->jak", flame.j_regressor, shape_dirs)  # (5, 3, n_shape)
-    armature_obj[JOINT_TEMPLATE_PROP] = joint_template.ravel().tolist()
+    internal.put(armature_obj, JOINT_TEMPLATE_KEY, joint_template.ravel().tolist())
     if n_shape:
-        armature_obj[JOINT_SHAPE_DIRS_PROP] = joint_shape_dirs.ravel().tolist()
+        internal.put(armature_obj, JOINT_SHAPE_DIRS_KEY, joint_shape_dirs.ravel().tolist())
     rig = FlameRig(mesh_obj, armature_obj)
     with _edit_bones(armature_obj) as edit_bones:
         for index, bone_name in enumerate(BONE_NAMES):

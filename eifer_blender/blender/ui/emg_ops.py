@@ -122,7 +122,7 @@ class EIFER_OT_restore_animation(bpy.types.Operator):
     def poll(cls, context):
         face = context.scene.eifer.face
         keys = face.data.shape_keys if face is not None else None
-        return keys is not None and keyframes.PREVIOUS_ACTION_KEY in keys
+        return keyframes.has_previous_action(keys)
 
     def execute(self, context):
         keys = context.scene.eifer.face.data.shape_keys
