@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eifer_blender.core.analysis import clips as clip_metrics
 from eifer_blender.core.envelopes import activity_references, normalise_envelopes, process_recording
 from eifer_blender.core.errors import EiferError
 from eifer_blender.core.network import load_model
@@ -111,21 +112,19 @@ def fit_ridge(dataset, channels, outputs, window: int, alignment: str, spec: dic
 def _row(result: dict, keep) -> dict:
     """Median over the ``keep`` outputs of the per-output medians (over relevant clips)."""
     names = result["names"]
-    index = [names.index(n) for n in keep if n in names]
+    index = np.asarray([names.index(n) for n in keep if n in names], dtype=int)
     summary = result["summary"]
 
-    def median(metric):
-        return float(np.nanmedian(summary[metric]["median"][index])) if index else float("nan")
+    def median(values):
+        return clip_metrics.median_over_outputs(values, keep=index)
 
-    f1 = np.asarray(result["onset_f1"], dtype=np.float64)[index]
-    return {"rho": median("spearman"), "rmse": median("rmse"), "smape": median("smape"),
-            "peak_ratio": median("peak_ratio"), "onset_f1": float(np.nanmedian(f1)) if index else float("nan"),
-            "rho_floored": median("spearman_floored"),
-            "rho_floored_control": median("spearman_floored_control") if "spearman_floored_control" in summary
-            else float("nan"),
-            "rho_iqr": [float(np.nanmedian(summary["spearman"]["q25"][index])),
-                        float(np.nanmedian(summary["spearman"]["q75"][index]))] if index else [],
-            "clips": int(len(result["clips"])), "outputs": len(index)}
+    control = summary.get("spearman_floored_control")
+    return {"rho": median(summary["spearman"]["median"]), "rmse": median(summary["rmse"]["median"]),
+            "smape": median(summary["smape"]["median"]), "peak_ratio": median(summary["peak_ratio"]["median"]),
+            "onset_f1": median(result["onset_f1"]), "rho_floored": median(summary["spearman_floored"]["median"]),
+            "rho_floored_control": median(control["median"]) if control else float("nan"),
+            "rho_iqr": [median(summary["spearman"]["q25"]), median(summary["spearman"]["q75"])] if index.size else [],
+            "clips": len(result["clips"]), "outputs": int(index.size)}
 
 
 def _per_output(result: dict) -> dict:
@@ -208,7 +207,8 @@ def evaluate_probes(model, chain, fps, gains=(1.0, 3.0)) -> dict:
     "posed" protocol's 99th percentile per channel, carried over as fixed references)."""
     out = {}
     for gain in gains:
-        posed = test_sim_sessions(chain, fps, 60.0, gain=gain, subjects=(0,))[1]  # subject 0 = the probes'
+        posed = _Session(testsim.simulate_test_session("posed", 0, 60.0, 2048.0, fps, seed=0, gain=gain),
+                         chain, fps, "T0-posed")  # subject 0: the probes' subject
         references = activity_references(posed.envelopes.values, {**model.metadata.input_normalisation,
                                                                    "calibration": "percentile"},
                                          names=posed.envelopes.names)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .envelopes import CALIBRATIONS, process_recording
+from .envelopes import CALIBRATIONS, marked_segments, process_recording
 from .envelopes.selection import select_channels
 from .errors import InputError, ModelMismatchError
 from .expression import curves
@@ -271,11 +271,7 @@ def calibration_choice(source: RecordingSource, settings: DriveSettings, model: 
         raise InputError(f"unknown calibration {calibration!r}; use one of {', '.join(CALIBRATIONS)}")
     if calibration != "calibration":
         return {"calibration": calibration}
-    segments = [tuple(map(float, s)) for s in settings.calibration_s or ()]
-    if not segments:
-        label = settings.calibration_label.strip().lower()
-        segments = [(a.onset_s, a.onset_s + a.duration_s) for a in source.annotations
-                    if a.description.strip().lower() == label and a.duration_s > 0]
+    segments = marked_segments(source, settings.calibration_s, settings.calibration_label.strip())
     if not segments:
         raise InputError(f"{source.source or 'the recording'}: calibration by a posed maximum needs the "
                          f"block of maximal expressions: give its time range (--calibration START:STOP "

@@ -106,20 +106,18 @@ class EIFER_PT_drive(_EiferPanel, bpy.types.Panel):
         live_ops.draw_live(layout, context)
         if settings.driven_shapes:
             box = layout.box()
-            box.label(text=f"Driven: {len(settings.driven_shapes.split(', '))} shapes", icon="SHAPEKEY_DATA")
-            for line in _wrapped(settings.driven_shapes):
-                box.label(text=line)
+            _shape_list(box, settings.driven_shapes, "Driven: {} shapes", "SHAPEKEY_DATA")
             if settings.left_alone_shapes:
-                box.label(text=f"Left alone: {len(settings.left_alone_shapes.split(', '))} (no recorded site)",
-                          icon="HIDE_ON")
-                for line in _wrapped(settings.left_alone_shapes):
-                    box.label(text=line)
+                _shape_list(box, settings.left_alone_shapes, "Left alone: {} (no recorded site)", "HIDE_ON")
 
 
-def _wrapped(names: str, per_line: int = 3) -> list[str]:
-    """A comma-separated list of shape names, a few per label line (the sidebar is narrow)."""
+def _shape_list(layout, names: str, heading: str, icon: str, per_line: int = 3) -> None:
+    """A heading with the count of a comma-separated list of shape names, then the names a few per
+    label line (the sidebar is narrow)."""
     items = [n for n in names.split(", ") if n]
-    return [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    layout.label(text=heading.format(len(items)), icon=icon)
+    for i in range(0, len(items), per_line):
+        layout.label(text=", ".join(items[i:i + per_line]))
 
 
 class EIFER_UL_mapping(bpy.types.UIList):

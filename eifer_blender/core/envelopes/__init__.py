@@ -28,6 +28,7 @@ from .normalise import (
     CALIBRATION_LABELS,
     CALIBRATIONS,
     activity_references,
+    marked_segments,
     normalisation_references,
     normalise_envelopes,
 )
@@ -50,5 +51,5 @@ __all__ = [
     "notch_frequencies", "design_notch", "design_bandpass", "effective_band", "bandpass_filter",
     "fir_zero_phase", "frame_times_within", "rms_at", "rectified_envelope_at", "normalise_envelopes",
     "normalisation_references", "NORMALISATION_METHODS", "activity_references", "ACTIVITY_DEFAULTS",
-    "CALIBRATIONS", "CALIBRATION_LABELS",
+    "CALIBRATIONS", "CALIBRATION_LABELS", "marked_segments",
 ]

@@ -183,6 +183,12 @@ def normalisation_segments(source: RecordingSource, settings: ProcessingSettings
         spans, label = settings.calibration_s, settings.calibration_label
     else:
         return None
+    return marked_segments(source, spans, label)
+
+
+def marked_segments(source: RecordingSource, spans, label: str):
+    """``spans`` (start_s, stop_s) as given, else the recording's events labelled ``label`` (any case,
+    with a duration); None when there are neither."""
     if spans:
         return [tuple(map(float, s)) for s in spans]
     marked = [(a.onset_s, a.onset_s + a.duration_s) for a in source.annotations
