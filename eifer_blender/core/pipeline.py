@@ -266,7 +266,9 @@ def calibration_choice(source: RecordingSource, settings: DriveSettings, model: 
     """The normalisation override for ``model.run``: the calibration and, for a posed maximum, its block."""
     if settings.calibration is None and not settings.calibration_s:
         return None
-    calibration = settings.calibration or model.metadata.input_normalisation.get("calibration", "percentile")
+    # a block given without a calibration means the posed-maximum calibration, as on the command line
+    calibration = settings.calibration or ("calibration" if settings.calibration_s
+                                           else model.metadata.input_normalisation.get("calibration", "percentile"))
     if calibration not in CALIBRATIONS:
         raise InputError(f"unknown calibration {calibration!r}; use one of {', '.join(CALIBRATIONS)}")
     if calibration != "calibration":

@@ -58,3 +58,20 @@ def test_rest_floor_is_refused_for_signed_flame_coefficients(tmp_path, emotions)
         emg_to_expression(emotions.recording, DriveSettings(fps=30.0, rest_floor=0.05), path, providers="cpu")
     signed = emg_to_expression(emotions.recording, DriveSettings(fps=30.0), path, providers="cpu").expression
     assert (signed.values < 0).any()  # why a floor makes no sense there
+
+
+def test_a_calibration_block_alone_means_the_posed_maximum_calibration():
+    """``calibration_s`` without ``calibration`` reads the block (as ``--calibration`` does on the
+    command line), the same as naming the calibration or marking the block with events."""
+    from eifer_blender.core.recording import Annotation
+
+    recording = sim_session.simulate_session("emotions", 7, 20.0, 2048.0, 30.0, seed=1).recording
+    block = emg_to_expression(recording, DriveSettings(fps=30.0, calibration_s=((2.0, 12.0),)))
+    named = emg_to_expression(recording, DriveSettings(fps=30.0, calibration="calibration",
+                                                       calibration_s=((2.0, 12.0),)))
+    recording.annotations.append(Annotation(2.0, 10.0, "Calibration"))
+    marked = emg_to_expression(recording, DriveSettings(fps=30.0, calibration="calibration"))
+    percentile = emg_to_expression(recording, DriveSettings(fps=30.0))
+    np.testing.assert_array_equal(block.expression.values, named.expression.values)
+    np.testing.assert_array_equal(block.expression.values, marked.expression.values)
+    assert np.abs(block.expression.values - percentile.expression.values).max() > 0.01
