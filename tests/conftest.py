@@ -4,7 +4,9 @@ Blender tests load the extension exactly as a user's Blender does: through a loc
 repository, so the package is ``bl_ext.dev_repo.eifer_blender`` with working preferences and
 ``extension_path_user``. One Blender per worker process (pytest-xdist gives processes).
 """
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +21,7 @@ EXTENSION_MODULE = f"bl_ext.{REPO_MODULE}.{EXTENSION_ID}"
 # Blender reads this once, when bpy is first imported: keep the user's own config out of tests.
 _USER_RESOURCES = tempfile.mkdtemp(prefix="eifer-blender-user-")
 os.environ["BLENDER_USER_RESOURCES"] = _USER_RESOURCES
+atexit.register(shutil.rmtree, _USER_RESOURCES, ignore_errors=True)
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))

@@ -91,12 +91,15 @@ level = -3
 def lsl_on_this_machine() -> str:
     """Keep LSL discovery on this machine (loopback only) for this test process; liblsl reads the
     file named by ``LSLAPICFG`` once, at its first use, so call this before any LSL call."""
+    import atexit
     import os
+    import shutil
     import tempfile
 
     path = os.environ.get("EIFER_TEST_LSLAPICFG")
     if not path:
         folder = tempfile.mkdtemp(prefix="eifer-lsl-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         path = os.path.join(folder, "lsl_api.cfg")
         with open(path, "w") as handle:
             handle.write(LSL_CONFIG)

@@ -20,8 +20,10 @@ shipped ones (for a zip built before the shipped models exist).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,8 @@ def _args(argv=None):
 
 ARGS = _args()
 USER_DIR = Path(ARGS.user_dir or tempfile.mkdtemp(prefix="eifer-smoke-user-")).resolve()
+if ARGS.user_dir is None:  # a folder of our own (the installed wheels, ~440 MB) goes when we do
+    atexit.register(shutil.rmtree, USER_DIR, ignore_errors=True)
 os.environ["BLENDER_USER_RESOURCES"] = str(USER_DIR)  # read once, when bpy is first imported
 
 import bpy  # noqa: E402  (after the environment is set)
@@ -291,6 +295,8 @@ def main() -> int:
         print("usage: smoke_flow.py ZIP [--models DIR]", file=sys.stderr)
         return 2
     work = Path(ARGS.work_dir or tempfile.mkdtemp(prefix="eifer-smoke-work-")).resolve()
+    if ARGS.work_dir is None:
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     print(f"Blender {bpy.app.version_string}, Python {sys.version.split()[0]}, user folder {USER_DIR}", flush=True)
     flow = Flow(work)
