@@ -63,8 +63,17 @@ class _Session:
 
     def __init__(self, simulated, chain, fps: float, label: str):
         self.recording, self.arkit, self.annotations = simulated.recording, simulated.arkit, simulated.annotations
-        self.label = label
+        self.label, self.fps, self.chain = label, fps, chain
         self.envelopes = process_recording(simulated.recording, fps, chain)
+        self._other_chains = {}
+
+    def envelopes_for(self, chain):
+        """The envelopes by another chain (a model trained on other envelopes, scored beside)."""
+        if chain == self.chain:
+            return self.envelopes
+        if chain not in self._other_chains:
+            self._other_chains[chain] = process_recording(self.recording, self.fps, chain)
+        return self._other_chains[chain]
 
 
 def training_sim_sessions(config: dict, dataset, chain, duration_s: float | None = None) -> list[_Session]:
@@ -137,7 +146,7 @@ def _per_output(result: dict) -> dict:
 
 # ------------------------------------------------------------------------------------ EMG2Exp
 def evaluate_emg2exp(config: dict, model_path, previous_path=None, duration_s: float | None = None,
-                     test_duration_s: float = 120.0, log=print) -> dict:
+                     test_duration_s: float = 120.0, log=print, previous_name: str = "previous model") -> dict:
     model = load_model(model_path, "cpu")
     meta = model.metadata
     dataset = load_dataset(config, progress=False)
@@ -145,6 +154,11 @@ def evaluate_emg2exp(config: dict, model_path, previous_path=None, duration_s: f
     spec = dict(meta.input_normalisation)
     electrode = tuple(n for n in electrode_driven_arkit() if n in meta.output_names)
     previous = load_model(previous_path, "cpu") if previous_path else None
+    # each network reads the envelopes of its own chain (the causal model's and the offline one's differ)
+    envelopes_of = {"network": lambda s: s.envelopes}
+    if previous is not None:
+        previous_chain = previous.processing_settings(**ROBUST_CHAIN)
+        envelopes_of[previous_name] = lambda s: s.envelopes_for(previous_chain)
     log(f"simulating held-out sessions ({time.strftime('%H:%M:%S')})")
     sims = {"training simulator (held-out subjects)": training_sim_sessions(config, dataset, chain, duration_s),
             "test simulator (frozen)": test_sim_sessions(chain, fps, test_duration_s)}
@@ -164,14 +178,14 @@ def evaluate_emg2exp(config: dict, model_path, previous_path=None, duration_s: f
                       "ridge": ridge_predictor(ridge, meta, channels, out_index, spec),
                       "mean face": lambda env, idx=out_index: np.tile(mean_face[idx], (env.n_frames, 1))}
         if previous is not None and montage == "22":
-            predictors["previous model"] = network_predictor(previous, channels, driven)
+            predictors[previous_name] = network_predictor(previous, channels, driven)
         rows = {}
         for sim, sessions in sims.items():
             for name, predict in predictors.items():
                 if predict is None:
                     continue
-                result = evaluate_clips(predict, sessions, driven, fps, envelopes_of=lambda s: s.envelopes,
-                                        rng=rng)
+                result = evaluate_clips(predict, sessions, driven, fps,
+                                        envelopes_of=envelopes_of.get(name, envelopes_of["network"]), rng=rng)
                 rows[f"{sim} / {name}"] = {"electrode-driven": _row(result, keep), "all driven": _row(result, driven)}
                 if montage in ("22", "2") and name == "network":
                     report["per_output"][f"{montage} / {sim}"] = _per_output(result)
@@ -334,7 +348,9 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--model", type=Path, help="ONNX file (default: the config's [output] onnx)")
-    parser.add_argument("--previous", type=Path, help="EMG2Exp: the previously shipped model, scored beside")
+    parser.add_argument("--previous", type=Path, help="EMG2Exp: the previously shipped model, scored beside "
+                        "(on the envelopes of its own chain)")
+    parser.add_argument("--previous-name", default="previous model", help="its name in the tables")
     parser.add_argument("--duration", type=float, help="seconds per held-out session (default: the config's)")
     parser.add_argument("--test-duration", type=float, default=120.0, help="seconds per test-simulator session")
     parser.add_argument("--json", type=Path, help="write the report here")
@@ -345,7 +361,7 @@ def main(argv=None) -> int:
         model_path = args.model or resolve(config["output"]["onnx"])
         if config["direction"] == "emg2exp":
             report = evaluate_emg2exp(config, model_path, args.previous, args.duration, args.test_duration,
-                                      log=lambda m: print(m, file=sys.stderr))
+                                      log=lambda m: print(m, file=sys.stderr), previous_name=args.previous_name)
         else:
             report = evaluate_exp2emg(config, model_path, args.duration, args.test_duration,
                                       log=lambda m: print(m, file=sys.stderr))

@@ -73,17 +73,19 @@ def processing_settings(settings: dict) -> processing.ProcessingSettings:
     return processing.ProcessingSettings.from_dict({**eifer, **settings["processing"], "normalise": "none"})
 
 
-# the envelope chain's modules (normalisation is applied when windows are drawn, not cached)
+# the envelope chain's modules (normalisation is applied when windows are drawn, not cached);
+# the causal chain's (``[data.processing] causal = true``) adds its own
 CHAIN_MODULES = ("engine.py", "mains.py", "selection.py", "settings.py", "steps.py")
+CAUSAL_CHAIN_MODULES = ("streaming.py",)
 
 
-def _source_hash() -> str:
+def _source_hash(causal: bool = False) -> str:
     """Hash of every simulator source file and of the chain's modules: what the cache depends on."""
     digest = hashlib.sha256()
     for path in sorted(Path(inspect.getfile(physiology)).parent.glob("*.py")):
         digest.update(path.read_bytes())
     chain = Path(inspect.getfile(processing)).parent
-    for name in CHAIN_MODULES:
+    for name in CHAIN_MODULES + (CAUSAL_CHAIN_MODULES if causal else ()):
         digest.update((chain / name).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -93,7 +95,7 @@ def cache_path(settings: dict) -> Path:
                                      "fps", "seed", "processing")}
     if settings["sparse_sessions"]:  # (absent from the key when off: older caches stay valid)
         key["sparse"] = [settings["sparse_sessions"], settings["sparse_duration_s"]]
-    key["sources"] = _source_hash()
+    key["sources"] = _source_hash(bool(settings["processing"].get("causal")))
     key["version"] = CACHE_VERSION
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(settings["cache_dir"])
@@ -172,7 +174,8 @@ def generate(settings: dict, progress: bool = True, log=print) -> Path:
         tmp, emg_uv=np.concatenate([e for e, _ in results]), arkit=np.concatenate([a for _, a in results]),
         lengths=lengths, subjects=np.array([j[0] for j in jobs]), protocols=np.array([j[1] for j in jobs]),
         seeds=np.array([j[5] for j in jobs]),
-        info=np.array(json.dumps({"settings": settings, "processing": chain, "sources": _source_hash()},
+        info=np.array(json.dumps({"settings": settings, "processing": chain,
+                                  "sources": _source_hash(bool(chain["causal"]))},
                                  default=list)))
     tmp.replace(path)
     return path
@@ -214,8 +217,9 @@ def simulated_dataset(data: dict, progress: bool = True, log=print) -> DataSet:
                    + (f" + {settings['sparse_sessions']} sparse sessions of {settings['sparse_duration_s']:g} s "
                       f"(1-3 muscles contract)" if settings["sparse_sessions"] else "")
                    + f" = {hours:.1f} h at {settings['rate_hz']:g} Hz; "
-                   f"features by processing.process_recording ({chain['envelope']} "
-                   f"{chain['rms_window_s']:g} s, band {chain['band_hz']}, notch {chain['notch_hz']}) "
+                   f"features by processing.process_recording ({'causal ' if chain.get('causal') else ''}"
+                   f"{chain['envelope']} {chain['rms_window_s']:g} s, band {chain['band_hz']}, "
+                   f"notch {chain['notch_hz']}) "
                    f"at {fps:g} fps")
     return DataSet(clips, description, dict(settings["normalisation"]), split, "subject",
                    processing=chain)

@@ -33,7 +33,7 @@ from .nets import NetConfig, WindowNet
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-SHIPPED_CONFIGS = ("emg2arkit", "arkit2emg")
+SHIPPED_CONFIGS = ("emg2arkit", "arkit2emg", "emg2arkit_causal")
 MODEL_VERSION = "1.0.0"
 
 
@@ -416,7 +416,7 @@ def main(argv=None) -> int:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--config", type=Path, help="a TOML config (see models/configs/)")
     which.add_argument("--shipped", action="store_true",
-                       help="retrain both shipped models from their configs and ship them")
+                       help="retrain the shipped models from their configs and ship them")
     parser.add_argument("--out", type=Path, help="output folder (default: [output] dir)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"),
                         help="override [train] device; auto: cuda when torch.cuda.is_available()")

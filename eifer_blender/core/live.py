@@ -9,7 +9,9 @@ Frames
     Envelope frame k lies at ``k / model.fps`` seconds after the stream's first sample (the model's
     frame rate: its windows count frames). A causal model gives weights for frame k once frame k
     is in; a centred one (window ``2h + 1``) waits for frame ``k + h``, ``h / fps`` seconds later
-    (233 ms for the shipped 15-frame window at 30 fps): :attr:`LiveDriver.model_wait_s`.
+    (233 ms for the offline model's 15-frame window at 30 fps): :attr:`LiveDriver.model_wait_s`.
+    Live drive defaults to :data:`LIVE_MODEL`, trained on this chain with a causal window: it
+    waits for nothing, and sees the envelopes it was trained on (the 0.125 s trailing RMS).
 Normalisation (calibration)
     The model's own input normalisation (``metadata.input_normalisation``; the channel-flexible
     models' ``{"method": "activity", ...}``: 0 at rest, 1 at the reference level) needs per-channel
@@ -49,6 +51,7 @@ from .tracks import ExpressionTrack, MuscleTrack
 
 PYLSL_HINT = ("live streams need the pylsl package (Lab Streaming Layer): pip install pylsl==1.18.6 "
               "(its wheels carry liblsl for Windows, macOS and Linux with glibc >= 2.35)")
+LIVE_MODEL = "emg2arkit_causal"  # the shipped model for live drive: causal chain and window, no wait for the future
 DEFAULT_TIMEOUT_S = 5.0
 PULL_CHUNK = 4096  # samples per pull from the inlet
 LINGER_S = 0.5  # a replay's outlet stays open this long after its last sample

@@ -37,7 +37,8 @@ def sites(mods):
 
 @pytest.fixture(scope="module")
 def model(mods):
-    return mods.network.load_model(mods.network.shipped_model_path("emg2arkit"), providers="cpu")
+    """The model Go Live runs when the Drive panel names none: the shipped causal one."""
+    return mods.network.load_model(mods.network.shipped_model_path(mods.live.LIVE_MODEL), providers="cpu")
 
 
 @pytest.fixture
@@ -120,6 +121,7 @@ def test_go_live_follows_the_stream_and_records_the_offline_causal_drive(mods, f
     assert bpy.ops.eifer.go_live() == {"FINISHED"}  # headless: started, the caller ticks
     session = mods.jobs.live_session(scene)
     assert scene.eifer.live_active and scene.eifer.live_state == "CALIBRATING"
+    assert session.driver.model.path == model.path and session.driver.model_wait_s == 0
     assert bpy.ops.eifer.live_record() == {"FINISHED"} and session.recording
     thread.start()
     seen = []

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from tests.helpers import live_test_model, lsl_on_this_machine
 
 lsl_on_this_machine()  # before anything touches liblsl in this process
 
+from eifer_blender.core.envelopes import process_recording  # noqa: E402
 from eifer_blender.core.envelopes.selection import select_channels  # noqa: E402
 from eifer_blender.core.envelopes.streaming import (  # noqa: E402
     CausalChain,
@@ -23,6 +25,7 @@ from eifer_blender.core.envelopes.streaming import (  # noqa: E402
 )
 from eifer_blender.core.errors import InputError, ModelMismatchError  # noqa: E402
 from eifer_blender.core.live import (  # noqa: E402
+    LIVE_MODEL,
     LiveDriver,
     LiveSettings,
     causal_drive,
@@ -64,6 +67,11 @@ def centred_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def shipped():
     return load_model(shipped_model_path("emg2arkit"), providers="cpu")
+
+
+@pytest.fixture(scope="module")
+def shipped_live():
+    return load_model(shipped_model_path(LIVE_MODEL), providers="cpu")
 
 
 def _chunks(n, rng, largest=300):
@@ -153,7 +161,7 @@ def _drive_in_chunks(driver, data, rng, largest=200):
     return np.concatenate(frames), np.concatenate(weights)
 
 
-@pytest.mark.parametrize("which", ["causal_model", "centred_model", "shipped"])
+@pytest.mark.parametrize("which", ["causal_model", "centred_model", "shipped", "shipped_live"])
 def test_live_step_equals_the_offline_causal_drive(request, sites, which):
     model = request.getfixturevalue(which)
     settings = LiveSettings(calibration_s=2.0)
@@ -361,3 +369,24 @@ def test_eifer_stream_replays_a_file_with_site_labels(tmp_path, session, causal_
     assert sender.returncode == 0, err
     assert driver.status.samples == short.n_samples, out
     assert "streaming" in out and "22 channels" in out
+
+
+def test_the_shipped_live_model_runs_on_the_chain_it_was_trained_on_and_waits_for_nothing(sites, shipped_live):
+    """The live model's own chain is the causal one: offline, process_recording runs it (the same
+    envelopes as the live chain, frame for frame), and its window ends at "now"."""
+    chain = shipped_live.processing_settings()
+    assert chain.causal and shipped_live.alignment == "causal"
+    offline = process_recording(sites, shipped_live.fps, chain)
+    live = causal_envelopes(sites, shipped_live.fps, chain)
+    assert offline.names == live.names and np.array_equal(offline.values, live.values)
+    assert offline.meta["processing"]["causal"] is True
+    part = process_recording(sites, shipped_live.fps, chain, start_s=2.0, n_frames=30)
+    assert part.start_s == 2.0 and np.array_equal(part.values, live.values[60:90])
+    with pytest.raises(InputError, match="not one of them"):
+        process_recording(sites, shipped_live.fps, chain, start_s=0.01)
+    driver = LiveDriver(shipped_live, sites.channel_names, RATE_HZ, LiveSettings(calibration_s=2.0))
+    assert driver.model_wait_s == 0 and driver.window_lag_s < 0.08
+    # envelopes made by the offline (centred) chain are refused by name, not silently misread
+    centred = process_recording(sites, shipped_live.fps, replace(chain, causal=False))
+    with pytest.raises(ModelMismatchError, match="causal"):
+        shipped_live.run(centred)

@@ -45,3 +45,19 @@ def _flat_then_burst(model):
     values = np.full((300, 22), 2.0)
     values[100:200, model.input_names.index("Zyg_L")] = 40.0
     return MuscleTrack(values, model.input_names, 30.0, "fridlund22", "uV")
+
+
+def test_a_model_scored_beside_reads_the_envelopes_of_its_own_chain():
+    """The live (causal) model's card scores the offline model beside it, each on its own chain."""
+    live = load_model(shipped_model_path("emg2arkit_causal"), "cpu")
+    offline = load_model(shipped_model_path("emg2arkit"), "cpu")
+    live_chain, offline_chain = (m.processing_settings(**ROBUST_CHAIN) for m in (live, offline))
+    assert live_chain.causal and not offline_chain.causal
+    session = clip_eval.test_sim_sessions(live_chain, 30.0, 10.0, subjects=(901,))[0]
+    assert session.envelopes.meta["processing"]["causal"] is True
+    other = session.envelopes_for(offline_chain)
+    assert other is session.envelopes_for(offline_chain) and other.meta["processing"]["causal"] is False
+    assert other.n_frames == session.envelopes.n_frames
+    for model, envelopes in ((live, session.envelopes), (offline, other)):
+        weights = clip_eval.network_predictor(model, clip_eval.MONTAGES["22"], model.output_names)(envelopes)
+        assert weights.shape == (envelopes.n_frames, len(model.output_names))

@@ -15,7 +15,7 @@ import bpy
 import numpy as np
 
 from ...core.errors import InputError
-from ...core.live import LiveDriver, LiveSettings, LiveStatus
+from ...core.live import LIVE_MODEL, LiveDriver, LiveSettings, LiveStatus
 from ...core.network import resolve_model
 from ...core.network.windows import resample_frames
 from ...core.tracks import ExpressionTrack, frame_times_s
@@ -127,7 +127,8 @@ def go_live(face, *, scene=None, model=None, name: str | None = None, stream_typ
 
     Everything is checked before the scene is touched: the face's ARKit shape keys, the model, the
     stream (found within ``timeout_s``, its rate and channels; see :class:`core.live.LiveDriver`).
-    ``driver`` (tests, headless feeds) replaces the stream.
+    ``model`` defaults to the shipped live model (:data:`core.live.LIVE_MODEL`); ``driver`` (tests,
+    headless feeds) replaces the stream.
     """
     scene = scene or bpy.context.scene
     if scene.name in _SESSIONS:
@@ -137,7 +138,7 @@ def go_live(face, *, scene=None, model=None, name: str | None = None, stream_typ
         raise InputError(f"{face.name}: live drive sets ARKit shape keys; a FLAME head is driven from a recording "
                          f"(Drive Face) for now")
     if driver is None:
-        loaded = resolve_model(model, "emg2arkit", providers)
+        loaded = resolve_model(model, LIVE_MODEL, providers)
         if loaded.metadata.output_space != "arkit52":
             raise InputError(f"{loaded.path.name} outputs {loaded.metadata.output_space!r}; live drive needs an "
                              f"EMG→ARKit model")

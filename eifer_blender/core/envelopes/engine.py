@@ -116,6 +116,15 @@ def process_source(source: RecordingSource, fps: float,
                    start_s: float = 0.0, n_frames: int | None = None) -> MuscleTrack:
     """:func:`process_recording` for a recording opened in pieces (file, memmap, generator)."""
     name = source.source or "recording"
+    if settings.causal and source.meta.get("signal") != "envelope":
+        # imported here: streaming builds on the steps this module imports
+        from .streaming import causal_envelopes
+
+        fundamentals = None  # "auto": found in the whole file here, where a stream must be told
+        if isinstance(settings.notch_hz, str):
+            fundamentals = choose_fundamentals(source, select_channels(source, settings).derive, "auto")[0]
+        return causal_envelopes(source, fps, settings, fundamentals_hz=fundamentals, start_s=start_s,
+                                n_frames=n_frames)
     warnings = list(source.meta.get("warnings", ()))
     if settings.nan_policy == "interpolate":
         source = fill_gaps(source, settings.max_gap_s)

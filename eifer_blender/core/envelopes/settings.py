@@ -80,6 +80,10 @@ class ProcessingSettings:
         Longest gap "interpolate" bridges; longer ones are refused with their times.
     chunk_s : float or None
         Seconds of output per chunk; None processes the whole array at once.
+    causal : bool
+        Make each envelope from the samples up to its frame only (:mod:`.streaming`, the chain a
+        live stream runs): forward-only filters, a trailing RMS window, no mean removal. The
+        causal models' chain (trained on it); False is EIFER's zero-phase, centred chain.
     """
 
     remove_mean: bool = True
@@ -109,6 +113,7 @@ class ProcessingSettings:
     nan_policy: str = "raise"
     max_gap_s: float = 0.5
     chunk_s: float | None = 60.0
+    causal: bool = False
 
     def __post_init__(self) -> None:
         problems = []

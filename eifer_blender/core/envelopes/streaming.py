@@ -237,19 +237,21 @@ class CausalChain:
 
 def causal_envelopes(recording: Recording | RecordingSource, fps: float,
                      settings: ProcessingSettings | None = None, *, block_s: float = 1.0,
-                     fundamentals_hz=None) -> MuscleTrack:
+                     fundamentals_hz=None, start_s: float = 0.0, n_frames: int | None = None) -> MuscleTrack:
     """The causal chain over a whole recording: what a live stream of it gives, frame for frame.
 
     The recording is fed to one :class:`CausalChain` in blocks of ``block_s`` seconds (any block
     size gives the same envelopes); channels are selected and mapped to sites as for
-    :func:`.engine.process_recording`.
+    :func:`.engine.process_recording` (which calls this for ``settings.causal``).
+    ``start_s`` and ``n_frames`` pick frames as there; the chain still starts at the first sample
+    (a stream of the whole recording), so ``start_s`` must be a whole number of frames.
 
     Returns
     -------
     MuscleTrack
         ``values[frames, channels]`` in µV at ``k / fps`` for every frame whose last sample lies in
-        the recording; ``meta["processing"]`` holds the settings and what the chain applied
-        (``"causal": True``, ``"latency_s"``).
+        the recording (or the ``n_frames`` from ``start_s``); ``meta["processing"]`` holds the
+        settings and what the chain applied (``"causal": True``, ``"latency_s"``).
     """
     settings = settings or causal_settings()
     if settings.normalise != "none":
@@ -257,6 +259,10 @@ def causal_envelopes(recording: Recording | RecordingSource, fps: float,
                          "calibration period (core.live.LiveSettings), so use normalise='none'")
     source = recording if isinstance(recording, RecordingSource) else RecordingSource.from_recording(recording)
     name = source.source or "recording"
+    first = int(round(start_s * fps))
+    if abs(start_s * fps - first) > 1e-6 or first < 0:
+        raise InputError(f"{name}: the causal chain makes frames at k / {fps:g} s from the first sample; "
+                         f"start {start_s:g} s is not one of them")
     selection = select_channels(source, settings)
     chain = CausalChain(source.rate_hz, len(selection.names), fps, settings, fundamentals_hz=fundamentals_hz,
                         source=name)
@@ -268,8 +274,14 @@ def causal_envelopes(recording: Recording | RecordingSource, fps: float,
     values = np.concatenate(parts) if parts else np.zeros((0, len(selection.names)))
     if not values.shape[0]:
         raise InputError(f"{name}: no samples to process")
+    if first or n_frames is not None:
+        last = values.shape[0] if n_frames is None else first + int(n_frames)
+        if first >= values.shape[0] or last > values.shape[0]:
+            raise InputError(f"{name}: frames {first}–{last - 1} at {fps:g} fps run past the end of the "
+                             f"recording ({values.shape[0]} frames fit)")
+        values = values[first:last]
     meta = {"source": source.source,
             "processing": {**settings.to_dict(), **chain.info(), "rate_hz": float(source.rate_hz), "fps": float(fps)},
             "channel_sources": selection.sources, "channel_map": selection.report,
             "normalisation": {"method": "none"}}
-    return MuscleTrack(values, selection.names, float(fps), resolve_space(selection.names), "uV", 0.0, meta)
+    return MuscleTrack(values, selection.names, float(fps), resolve_space(selection.names), "uV", first / fps, meta)

@@ -30,16 +30,16 @@ from .providers import choose_providers as _choose_providers
 from .windows import make_windows, resample_frames, resample_to_fps
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "models"
-SHIPPED_MODELS = ("emg2arkit", "arkit2emg")
+SHIPPED_MODELS = ("emg2arkit", "arkit2emg", "emg2arkit_causal")  # the last: live (causal chain and window)
 BATCH_FRAMES = 32768  # frames per inference call: bounds memory on hour-long recordings
 # processing settings that change what an envelope looks like (a model trained on one reading of
 # the signal cannot be fed another); notch and chunking do not matter at this level
-ENVELOPE_SETTINGS = ("envelope", "rms_window_s", "band_hz", "rectify_lowpass_hz")
+ENVELOPE_SETTINGS = ("envelope", "rms_window_s", "band_hz", "rectify_lowpass_hz", "causal")
 DIRECTION_NAMES = {"emg2exp": "EMG→expression", "exp2emg": "expression→EMG"}
 
 
 def shipped_model_path(name: str) -> Path:
-    """Path of a model shipped with the add-on: ``"emg2arkit"`` or ``"arkit2emg"``."""
+    """Path of a model shipped with the add-on: ``"emg2arkit"``, ``"arkit2emg"`` or ``"emg2arkit_causal"``."""
     if name not in SHIPPED_MODELS:
         raise InputError(f"no shipped model called {name!r}; shipped: {', '.join(SHIPPED_MODELS)}")
     return SHIPPED_DIR / f"{name}.onnx"
