@@ -56,7 +56,8 @@ class EiferSceneSettings(bpy.types.PropertyGroup):
         description="An imported EMG recording (made by Import EMG)")
     model_path: bpy.props.StringProperty(
         name="Model", subtype="FILE_PATH",
-        description="EMG→expression ONNX model; empty uses the shipped emg2arkit model")
+        description="EMG→expression ONNX model; empty uses the shipped ones: emg2arkit to drive from a "
+                    "recording, emg2arkit_causal (no look-ahead) to go live")
     retarget_path: bpy.props.StringProperty(
         name="Retarget", subtype="FILE_PATH",
         description="ARKit→FLAME matrix (.npy/.npz) for driving a FLAME head with an ARKit model")
