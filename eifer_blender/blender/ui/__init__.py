@@ -1,6 +1,9 @@
 """The user interface: operators (each ``execute`` one jobs call), sidebar panels, settings, preferences.
 
 :func:`register` / :func:`unregister` add and remove everything the extension shows in Blender.
+The jobs that process signals (drive, import, infer, live) are imported by the operators that run
+them, when they run: they load scipy.signal and the networks, which would otherwise add most of a
+second to every Blender start with the extension enabled (``tests/blender/test_lazy_imports.py``).
 """
 import bpy
 

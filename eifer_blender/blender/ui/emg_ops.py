@@ -8,9 +8,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ...core.expression.spaces import ARKIT52
 from ..anim import emg_object, keyframes
-from ..jobs.drive import drive
 from ..jobs.export import EXPORT_SUFFIXES, export_curves
-from ..jobs.import_emg import import_emg
 from ..rigs.arkit import arkit_binding
 from .reporting import (
     NeedsFace,
@@ -44,6 +42,8 @@ class EIFER_OT_import_emg(bpy.types.Operator, ImportHelper):
 
     @reports_input_errors
     def execute(self, context):
+        from ..jobs.import_emg import import_emg
+
         scene, settings = context.scene, context.scene.eifer
         path = Path(bpy.path.abspath(self.filepath))
         with Progress(context, "import") as progress:
@@ -79,6 +79,8 @@ class EIFER_OT_drive_face(bpy.types.Operator):
 
     @reports_input_errors
     def execute(self, context):
+        from ..jobs.drive import drive
+
         scene, settings = context.scene, context.scene.eifer
         rows = [row for row in settings.mapping if row.arkit]
         path = emg_object.source_path(settings.recording)  # read only with Re-read Recording File

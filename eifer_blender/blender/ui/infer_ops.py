@@ -8,9 +8,7 @@ from bpy_extras.io_utils import ExportHelper
 
 from ...core.errors import EiferError
 from ..jobs import heatmap
-from ..jobs.compare import compare_emg
 from ..jobs.export import EXPORT_SUFFIXES, export_curves
-from ..jobs.infer import infer_muscles
 from .reporting import (
     NeedsFace,
     Progress,
@@ -48,6 +46,8 @@ class EIFER_OT_infer_muscles(NeedsFace, bpy.types.Operator):
 
     @reports_input_errors
     def execute(self, context):
+        from ..jobs.infer import infer_muscles
+
         scene, settings = context.scene, context.scene.eifer
         preview = scene.use_preview_range
         frames = (scene.frame_preview_start, scene.frame_preview_end) if preview else (scene.frame_start, scene.frame_end)
@@ -85,6 +85,8 @@ and write a CSV table and a PNG plot"""
         return settings.recording is not None and settings.inferred is not None
 
     def execute(self, context):
+        from ..jobs.compare import compare_emg
+
         scene, settings = context.scene, context.scene.eifer
         stem = bpy.path.clean_name(f"{settings.recording.name}_vs_{settings.inferred.name}")
         folder = settings.compare_output

@@ -5,17 +5,36 @@ headless code and tests call themselves (Blender runs no timers or modal operato
 """
 from __future__ import annotations
 
+import importlib
+import sys
+from typing import TYPE_CHECKING
+
 import bpy
 
-from ...core.live import LiveSettings
-from ..jobs.live import go_live, live_record, live_session, live_stop, live_tick, stop_all
 from .reporting import NeedsFace, provider_preference, reports_input_errors, shape_mapping
 
+if TYPE_CHECKING:
+    from ...core.live import LiveSettings
+
 TICK_S = 1.0 / 120.0  # the timer's period: 120 Hz keeps the newest sample a few ms old
+JOBS_LIVE = f"{__package__.rpartition('.')[0]}.jobs.live"
+
+
+def _jobs():
+    """``jobs.live``, imported when live drive is first used (see the package's notes)."""
+    return importlib.import_module(JOBS_LIVE)
+
+
+def live_session(scene):
+    """The scene's live session; none while ``jobs.live`` was never imported (nothing went live)."""
+    jobs = sys.modules.get(JOBS_LIVE)
+    return None if jobs is None else jobs.live_session(scene)
 
 
 def live_settings(settings) -> LiveSettings:
     """The Drive panel's live fields and calibration choice as :class:`LiveSettings`."""
+    from ...core.live import LiveSettings
+
     # percentile is the shipped model's own reading (None keeps models without the choice usable); with
     # "Rest + Posed Maximum" the calibration period is the block of posed maxima
     chosen = None if settings.calibration == "PERCENTILE" else settings.calibration.lower()
@@ -29,7 +48,7 @@ def start_live(context):
     """Go Live's work without the timer: start the scene's session on the sidebar's face and stream."""
     settings = context.scene.eifer
     model = bpy.path.abspath(settings.model_path) if settings.model_path else None
-    return go_live(settings.face, scene=context.scene, model=model, name=settings.live_stream_name.strip() or None,
+    return _jobs().go_live(settings.face, scene=context.scene, model=model, name=settings.live_stream_name.strip() or None,
                    stream_type=settings.live_stream_type.strip() or "EMG", settings=live_settings(settings),
                    timeout_s=settings.live_timeout_s, providers=provider_preference(context),
                    swap_sides=settings.swap_sides, mapping=shape_mapping(settings))
@@ -37,7 +56,9 @@ def start_live(context):
 
 def stop_live_sessions() -> None:
     """Stop every live session before the extension's classes go (unregister)."""
-    stop_all()
+    jobs = sys.modules.get(JOBS_LIVE)
+    if jobs is not None:
+        jobs.stop_all()
 
 
 def _redraw(context) -> None:
@@ -75,11 +96,11 @@ class EIFER_OT_go_live(NeedsFace, bpy.types.Operator):
         if live_session(context.scene) is None:  # Stop was pressed
             return self._finish(context)
         if event.type == "ESC":
-            live_stop(context.scene)
+            _jobs().live_stop(context.scene)
             return self._finish(context)
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        status = live_tick(context.scene)
+        status = _jobs().live_tick(context.scene)
         if status is not None and status.state != self._state:
             self._state = status.state
             if status.state in ("stalled", "ended"):
@@ -112,10 +133,10 @@ class EIFER_OT_live_record(_NeedsLiveSession, bpy.types.Operator):
     def execute(self, context):
         session = live_session(context.scene)
         if not session.recording:
-            live_record(context.scene, True)
+            _jobs().live_record(context.scene, True)
             self.report({"INFO"}, f"recording from frame {session.record_start_frame}")
             return {"FINISHED"}
-        action = live_record(context.scene, False)
+        action = _jobs().live_record(context.scene, False)
         self.report({"INFO"}, f"keyed {action.name}" if action is not None else "nothing was shown to record")
         return {"FINISHED"}
 
@@ -129,7 +150,7 @@ class EIFER_OT_live_stop(_NeedsLiveSession, bpy.types.Operator):
 
     @reports_input_errors
     def execute(self, context):
-        report = live_stop(context.scene)
+        report = _jobs().live_stop(context.scene)
         if report is not None and report.action is not None:
             self.report({"INFO"}, f"stopped: {report.frames_keyed} frames keyed in {report.action.name}")
         else:

@@ -4,17 +4,24 @@ In: a track (muscle envelopes or expression parameters); out: the other kind of 
 frames. :mod:`.contract` is what every model file carries, :mod:`.model` loads one (provider
 choice, checks) and runs it on whole tracks, :mod:`.windows` makes the frame windows it sees.
 """
-from .contract import DIRECTIONS, SCHEMA, ModelMetadata
-from .model import (
-                    CPU,
-                    CUDA,
-                    SHIPPED_MODELS,
-                    Model,
-                    choose_providers,
-                    load_model,
-                    resolve_model,
-                    shipped_model_path,
-)
+from importlib import import_module
 
-__all__ = ["DIRECTIONS", "SCHEMA", "ModelMetadata", "CPU", "CUDA", "SHIPPED_MODELS", "Model",
-           "choose_providers", "load_model", "resolve_model", "shipped_model_path"]
+# Resolved on first use (PEP 562), so that importing a light submodule (``network.gpu_runtime``, which the
+# Blender preferences need at start-up) does not load the model code and, through it, scipy.signal: enabling
+# the extension cost Blender ~0.8 s of start-up for that import alone.
+_EXPORTS = {"DIRECTIONS": "contract", "SCHEMA": "contract", "ModelMetadata": "contract", "CPU": "model",
+            "CUDA": "model", "SHIPPED_MODELS": "model", "Model": "model", "choose_providers": "model",
+            "load_model": "model", "resolve_model": "model", "shipped_model_path": "model"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

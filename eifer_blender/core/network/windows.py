@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import convolve1d
 
 from ..tracks import frame_times_s
 
@@ -79,6 +78,9 @@ def resample_frames(values: np.ndarray, fps_in: float, times_out_s: np.ndarray,
         if ratio > 1.0 + 1e-9:
             reach = int(np.ceil(ratio)) - 1
             kernel = np.maximum(0.0, 1.0 - np.abs(np.arange(-reach, reach + 1)) / ratio)
+            # imported here: the model contract imports this module when Blender starts
+            from scipy.ndimage import convolve1d
+
             values = convolve1d(values, kernel / kernel.sum(), axis=0, mode="nearest")
     position = np.clip((times_out_s - start_in_s) * fps_in, 0.0, n_in - 1)
     lower = np.minimum(np.floor(position).astype(np.int64), n_in - 1)
