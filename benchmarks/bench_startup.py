@@ -1,0 +1,77 @@
+"""Start-up in fresh processes: enabling the extension, ``--help``, a cold drive of the bundled example.
+
+Each candidate is a new Python process (what a user starts), run in turn with its baseline
+(interleaved, median of 5; min–max in the note). Baselines, the same process doing only what it
+cannot avoid: ``import bpy`` for enabling the extension (timed inside the same processes, before
+the extension is imported), an empty interpreter for ``--help``, and for the drive the imports it
+needs (bpy, scipy.signal, MNE's EDF reader, ONNX Runtime) without the work. The environment's
+``PYTHONDONTWRITEBYTECODE`` is kept as it is: a machine that sets it compiles every changed module
+at every start.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.timing import median, spread
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO_ROOT / "examples" / "recordings" / "simulated_emotions.edf"
+REPEATS = 5
+HEAVY = ("scipy.signal", "mne", "onnxruntime", "matplotlib", "torch")
+ENABLE = ("import json, sys, time\nstarted = time.perf_counter()\nimport bpy\nafter_bpy = time.perf_counter()\n"
+          "import eifer_blender\neifer_blender.register()\ndone = time.perf_counter()\n"
+          f"print(json.dumps([after_bpy - started, done - after_bpy, [m for m in {HEAVY!r} if m in sys.modules]]))")
+DRIVE_IMPORTS = "import bpy, scipy.signal, onnxruntime, mne.io.edf.edf"
+
+
+def _wall(command: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} … exited {done.returncode}: {done.stderr[-800:]}")
+    return elapsed
+
+
+def _enable_once(cwd: Path) -> tuple[float, float, list]:
+    done = subprocess.run([sys.executable, "-c", ENABLE], cwd=cwd, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"enabling the extension failed: {done.stderr[-800:]}")
+    bpy_s, extension_s, heavy = json.loads(done.stdout.strip().splitlines()[-1])
+    return bpy_s, extension_s, heavy
+
+
+def rows():
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="eifer-bench-startup-") as folder:
+        work = Path(folder)
+        enable, bpy_only, help_s, empty, drive, imports = [], [], [], [], [], []
+        heavy: list = []
+        for i in range(REPEATS):
+            bpy_s, extension_s, heavy = _enable_once(work)
+            bpy_only.append(bpy_s)
+            enable.append(extension_s)
+            help_s.append(_wall([python, "-m", "eifer_blender", "--help"], REPO_ROOT))
+            empty.append(_wall([python, "-c", "pass"], work))
+            drive.append(_wall([python, "-m", "eifer_blender", "drive", "--emg", str(EXAMPLE),
+                                "--out", str(work / f"drive{i}.blend")], work))
+            imports.append(_wall([python, "-c", DRIVE_IMPORTS], work))
+    return [
+        {"measure": "enable the extension in a fresh Blender process: import + register()", "value": median(enable),
+         "unit": "s", "baseline": median(bpy_only), "ratio": median(bpy_only) / median(enable),
+         "note": f"baseline: import bpy in the same processes; median of {REPEATS} processes (extension "
+                 f"{spread(enable)}, bpy {spread(bpy_only)}); heavy modules loaded: {', '.join(heavy) or 'none'}"},
+        {"measure": "eifer --help, fresh process (wall)", "value": median(help_s), "unit": "s",
+         "baseline": median(empty), "ratio": median(empty) / median(help_s),
+         "note": f"baseline: an empty interpreter; goal <= 1 s; median of {REPEATS}, interleaved "
+                 f"(help {spread(help_s)}, empty {spread(empty)})"},
+        {"measure": "cold drive of the bundled example to a .blend, fresh process (wall)", "value": median(drive),
+         "unit": "s", "baseline": median(imports), "ratio": median(imports) / median(drive),
+         "note": f"45 s, 22 ch at 2048 Hz; baseline: the imports it needs and nothing else ({DRIVE_IMPORTS[7:]}); "
+                 f"goal <= 2.5 s; median of {REPEATS}, interleaved (drive {spread(drive)}, imports {spread(imports)})"},
+    ]
