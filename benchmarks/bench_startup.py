@@ -11,6 +11,7 @@ at every start.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,17 +30,18 @@ ENABLE = ("import json, sys, time\nstarted = time.perf_counter()\nimport bpy\naf
 DRIVE_IMPORTS = "import bpy, scipy.signal, onnxruntime, mne.io.edf.edf"
 
 
-def _wall(command: list[str], cwd: Path) -> float:
+def _wall(command: list[str], cwd: Path, env: dict) -> float:
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:4])} … exited {done.returncode}: {done.stderr[-800:]}")
     return elapsed
 
 
-def _enable_once(cwd: Path) -> tuple[float, float, list]:
-    done = subprocess.run([sys.executable, "-c", ENABLE], cwd=cwd, capture_output=True, text=True, timeout=600)
+def _enable_once(cwd: Path, env: dict) -> tuple[float, float, list]:
+    done = subprocess.run([sys.executable, "-c", ENABLE], cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env=env)
     if done.returncode != 0:
         raise RuntimeError(f"enabling the extension failed: {done.stderr[-800:]}")
     bpy_s, extension_s, heavy = json.loads(done.stdout.strip().splitlines()[-1])
@@ -50,17 +52,18 @@ def rows():
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="eifer-bench-startup-") as folder:
         work = Path(folder)
+        env = {**os.environ, "BLENDER_USER_RESOURCES": str(work / "user")}  # not the user's own Blender set-up
         enable, bpy_only, help_s, empty, drive, imports = [], [], [], [], [], []
         heavy: list = []
         for i in range(REPEATS):
-            bpy_s, extension_s, heavy = _enable_once(work)
+            bpy_s, extension_s, heavy = _enable_once(work, env)
             bpy_only.append(bpy_s)
             enable.append(extension_s)
-            help_s.append(_wall([python, "-m", "eifer_blender", "--help"], REPO_ROOT))
-            empty.append(_wall([python, "-c", "pass"], work))
+            help_s.append(_wall([python, "-m", "eifer_blender", "--help"], REPO_ROOT, env))
+            empty.append(_wall([python, "-c", "pass"], work, env))
             drive.append(_wall([python, "-m", "eifer_blender", "drive", "--emg", str(EXAMPLE),
-                                "--out", str(work / f"drive{i}.blend")], work))
-            imports.append(_wall([python, "-c", DRIVE_IMPORTS], work))
+                                "--out", str(work / f"drive{i}.blend")], work, env))
+            imports.append(_wall([python, "-c", DRIVE_IMPORTS], work, env))
     return [
         {"measure": "enable the extension in a fresh Blender process: import + register()", "value": median(enable),
          "unit": "s", "baseline": median(bpy_only), "ratio": median(bpy_only) / median(enable),

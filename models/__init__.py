@@ -11,6 +11,6 @@ The add-on itself never imports this package: it runs the exported ONNX files th
 ``evaluate``   ``python -m models.evaluate --config ... [--oracle --plot out.png --markdown]``
 ``export``     hand-written ONNX graph + ONNX Runtime == torch check (1e-5)
 
-Retrain both shipped models (``eifer_blender/models/*.onnx``): ``python -m models.train --shipped``.
+Retrain the shipped models (``eifer_blender/models/*.onnx``): ``python -m models.train --shipped``.
 Model cards: ``models/emg2arkit.md``, ``models/arkit2emg.md``.
 """

@@ -177,7 +177,7 @@ def evaluate_emg2exp(config: dict, model_path, previous_path=None, duration_s: f
                       else None,
                       "ridge": ridge_predictor(ridge, meta, channels, out_index, spec),
                       "mean face": lambda env, idx=out_index: np.tile(mean_face[idx], (env.n_frames, 1))}
-        if previous is not None and montage == "22":
+        if previous is not None and (previous.masked or montage == "22"):
             predictors[previous_name] = network_predictor(previous, channels, driven)
         rows = {}
         for sim, sessions in sims.items():
@@ -191,9 +191,33 @@ def evaluate_emg2exp(config: dict, model_path, previous_path=None, duration_s: f
                     report["per_output"][f"{montage} / {sim}"] = _per_output(result)
         report["montages"][montage] = {"channels": list(channels), "driven": list(driven), "rows": rows}
         log(f"montage {montage}: done ({time.strftime('%H:%M:%S')})")
+    test_sessions = sims["test simulator (frozen)"]
+    report["rest"] = {name: rest_motion(network_predictor(m, FRIDLUND22, m.output_names), test_sessions,
+                                        m.output_names, envelopes_of[name])
+                      for name, m in (("network", model), (previous_name, previous)) if m is not None}
     report["gains"] = evaluate_gains(model, chain, fps, electrode, test_duration_s, rng, log)
     report["probes"] = evaluate_probes(model, chain, fps)
     return report
+
+
+REST_LEVEL = 0.02  # a frame rests when every true weight is below this
+
+
+def rest_motion(predict, sessions, outputs, envelopes_of) -> dict:
+    """How still the face stays while the true face rests (every output's truth below
+    :data:`REST_LEVEL`): the mean change of the weights per frame between consecutive rest frames,
+    their mean level and the number of rest frames, pooled over sessions."""
+    steps, levels = [], []
+    for session in sessions:
+        weights = np.asarray(predict(envelopes_of(session)), dtype=np.float64)
+        truth = session.arkit.select(outputs).values
+        n = min(len(weights), len(truth))
+        weights, rest = weights[:n], truth[:n].max(axis=1) < REST_LEVEL
+        steps.append(np.abs(np.diff(weights, axis=0))[rest[1:] & rest[:-1]])
+        levels.append(weights[rest])
+    steps, levels = np.concatenate(steps), np.concatenate(levels)
+    return {"step": float(steps.mean()) if steps.size else float("nan"),
+            "level": float(levels.mean()) if levels.size else float("nan"), "frames": int(len(levels))}
 
 
 def evaluate_gains(model, chain, fps, electrode, duration_s, rng, log) -> dict:
@@ -305,6 +329,12 @@ def markdown(report: dict) -> str:
                 lines.append(f"| {montage} | {label} | {_f(e['rho'])} | {iqr} | {_f(e['rmse'], 3)} | "
                              f"{_f(e['smape'], 0)} | {_f(e['peak_ratio'])} | {_f(e['onset_f1'])} | "
                              f"{_f(e['rho_floored'])} | {_f(e['rho_floored_control'])} | {_f(a['rho'])} |")
+        if report.get("rest"):
+            lines += ["", f"At rest (test simulator, 22 channels, all outputs, frames where every true weight is "
+                          f"below {REST_LEVEL:g}):", "", "| predictor | mean change per frame | mean weight | rest frames |",
+                      "|---|---|---|---|"]
+            lines += [f"| {name} | {_f(r['step'], 4)} | {_f(r['level'], 3)} | {r['frames']} |"
+                      for name, r in report["rest"].items()]
         lines += ["", "Gain (test simulator, 22 channels, electrode-driven shapes):", "",
                   "| gain / calibration | ρ | RMSE | peak ratio | onset F1 |", "|---|---|---|---|---|"]
         for label, row in report["gains"].items():

@@ -1,7 +1,7 @@
 """Train an EIFER network from a config file, export it to ONNX and check the export.
 
     python -m models.train --config models/configs/emg2arkit.toml
-    python -m models.train --shipped          # retrain and re-export both shipped models
+    python -m models.train --shipped          # retrain and re-export the shipped models
 
 Seeded, with progress bars, checkpoints (``<out>/last.pt``, ``<out>/best.pt``, ``--resume``),
 early stopping on the validation loss, CUDA when present else CPU. Writes ``<out>/<name>.onnx``,

@@ -5,7 +5,7 @@
 On a machine with an NVIDIA GPU: when the installed ONNX Runtime has no CUDA provider, installs
 ``onnxruntime-gpu`` (from ``--wheels DIR`` with ``pip install --no-index``, else from the registry)
 into ``build/gpu_check/site`` and runs itself again with that folder first on ``PYTHONPATH``. Then
-it runs both shipped models (``eifer_blender/models/*.onnx``) on CUDA and on the CPU (max |diff| ≤
+it runs every shipped model (``eifer_blender/models/*.onnx``) on CUDA and on the CPU (max |diff| ≤
 1e-4 passes), measures inference frames/s for batches of 1 k to 1 M frames, and trains one epoch
 of the shipped emg2arkit config (on fewer simulated subjects) on CUDA and on the CPU through torch.
 
@@ -68,7 +68,7 @@ def _fps(model, windows: np.ndarray, repeats: int) -> float:
 
 
 def check_inference(sizes, use_cuda: bool) -> tuple[list[list[str]], bool]:
-    """Rows for both shipped models: provider, max |CUDA − CPU|, frames/s per batch size."""
+    """Rows for every shipped model: provider, max |CUDA − CPU|, frames/s per batch size."""
     from eifer_blender.core.network import (
         SHIPPED_MODELS,
         load_model,

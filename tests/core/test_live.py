@@ -139,6 +139,21 @@ def test_causal_filters_remove_offset_mains_and_harmonics_and_keep_emg():
     assert 0.85 * in_band < np.median(settled[:, 0]) < 1.02 * in_band  # the notches take little of it
 
 
+def test_the_reported_filter_delay_is_how_late_a_burst_comes_out():
+    """latency_s = half the trailing window + the filters' group delay mid-band, which a 71 Hz
+    wave packet through the chain's own sections shows (peak of its envelope, in and out)."""
+    from scipy import signal
+
+    chain = CausalChain(RATE_HZ, 1, 30.0, causal_settings())
+    t = np.arange(int(2 * RATE_HZ)) / RATE_HZ
+    centre_hz = np.sqrt(10.0 * 500.0)
+    packet = np.sin(2 * np.pi * centre_hz * t) * np.exp(-(((t - 1.0) / 0.05) ** 2))
+    shift_s = (np.argmax(np.abs(signal.hilbert(signal.sosfilt(chain.sos, packet))))
+               - np.argmax(np.abs(signal.hilbert(packet)))) / RATE_HZ
+    assert 0.002 < chain.filter_delay_s() == pytest.approx(shift_s, abs=0.001)
+    assert chain.info()["latency_s"] == pytest.approx((chain.window - 1) / 2 / RATE_HZ + chain.filter_delay_s())
+
+
 def test_missing_samples_hold_the_last_one_or_are_refused(sites):
     data = sites.data_uv.copy()
     data[3, 5000:5100] = np.nan
@@ -390,3 +405,21 @@ def test_the_shipped_live_model_runs_on_the_chain_it_was_trained_on_and_waits_fo
     centred = process_recording(sites, shipped_live.fps, replace(chain, causal=False))
     with pytest.raises(ModelMismatchError, match="causal"):
         shipped_live.run(centred)
+
+
+def test_the_causal_chain_offline_keeps_the_offline_checks_and_reports(sites):
+    """process_recording with causal=True refuses what the offline chain refuses and reports as it does."""
+    settings = causal_settings(causal=True, notch_hz="auto")
+    slow = Recording(sites.data_uv[:, ::20], RATE_HZ / 20, list(sites.channel_names))
+    with pytest.raises(InputError, match="too low for raw sEMG"):
+        process_recording(slow, 30.0, settings)
+    gappy = sites.data_uv.copy()
+    gappy[2, 4000:8000] = np.nan  # ~2 s: longer than max_gap_s
+    with pytest.raises(InputError, match="gap"):
+        process_recording(Recording(gappy, RATE_HZ, list(sites.channel_names)), 30.0,
+                          replace(settings, nan_policy="interpolate"))
+    t = np.arange(sites.n_samples) / RATE_HZ
+    hum = sites.data_uv + 30.0 * np.sin(2 * np.pi * 60.0 * t)
+    track = process_recording(Recording(hum, RATE_HZ, list(sites.channel_names)), 30.0, settings)
+    assert 60.0 in track.meta["processing"]["notch_applied_hz"] and "60" in track.meta["processing"]["mains"]
+    assert "as set" not in track.meta["processing"]["mains"]

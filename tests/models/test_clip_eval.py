@@ -1,5 +1,6 @@
 """A small end-to-end run of the cards' evaluation: the shipped EMG2Exp on the frozen test simulator."""
 import numpy as np
+import pytest
 
 from eifer_blender.core.network import load_model, shipped_model_path
 from eifer_blender.core.pipeline import ROBUST_CHAIN
@@ -61,3 +62,19 @@ def test_a_model_scored_beside_reads_the_envelopes_of_its_own_chain():
     for model, envelopes in ((live, session.envelopes), (offline, other)):
         weights = clip_eval.network_predictor(model, clip_eval.MONTAGES["22"], model.output_names)(envelopes)
         assert weights.shape == (envelopes.n_frames, len(model.output_names))
+
+
+def test_rest_motion_is_the_mean_change_and_level_on_frames_where_the_face_rests():
+    from types import SimpleNamespace
+
+    from eifer_blender.core.tracks import ExpressionTrack
+
+    truth = np.zeros((6, 2))
+    truth[3, 0] = 0.5  # frame 3 moves: frames 0-2 and 4-5 rest
+    weights = np.array([[0.0, 0.1], [0.2, 0.1], [0.2, 0.3], [0.9, 0.9], [0.1, 0.0], [0.1, 0.2]])
+    session = SimpleNamespace(arkit=ExpressionTrack(truth, ("a", "b"), 30.0, "arkit52", "1"))
+    result = clip_eval.rest_motion(lambda s: weights, [session], ("a", "b"), lambda s: s)
+    steps = np.abs(np.diff(weights, axis=0))[[0, 1, 4]]  # pairs (0,1), (1,2), (4,5)
+    assert result["frames"] == 5
+    assert result["step"] == pytest.approx(steps.mean())
+    assert result["level"] == pytest.approx(weights[[0, 1, 2, 4, 5]].mean())

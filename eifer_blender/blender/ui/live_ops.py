@@ -5,13 +5,17 @@ headless code and tests call themselves (Blender runs no timers or modal operato
 """
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import TYPE_CHECKING
 
 import bpy
 
-from .reporting import NeedsFace, provider_preference, reports_input_errors, shape_mapping
+from .reporting import (
+    NeedsFace,
+    provider_preference,
+    reports_input_errors,
+    shape_mapping,
+)
 
 if TYPE_CHECKING:
     from ...core.live import LiveSettings
@@ -22,7 +26,9 @@ JOBS_LIVE = f"{__package__.rpartition('.')[0]}.jobs.live"
 
 def _jobs():
     """``jobs.live``, imported when live drive is first used (see the package's notes)."""
-    return importlib.import_module(JOBS_LIVE)
+    from ..jobs import live
+
+    return live
 
 
 def live_session(scene):

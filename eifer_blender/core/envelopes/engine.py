@@ -116,15 +116,6 @@ def process_source(source: RecordingSource, fps: float,
                    start_s: float = 0.0, n_frames: int | None = None) -> MuscleTrack:
     """:func:`process_recording` for a recording opened in pieces (file, memmap, generator)."""
     name = source.source or "recording"
-    if settings.causal and source.meta.get("signal") != "envelope":
-        # imported here: streaming builds on the steps this module imports
-        from .streaming import causal_envelopes
-
-        fundamentals = None  # "auto": found in the whole file here, where a stream must be told
-        if isinstance(settings.notch_hz, str):
-            fundamentals = choose_fundamentals(source, select_channels(source, settings).derive, "auto")[0]
-        return causal_envelopes(source, fps, settings, fundamentals_hz=fundamentals, start_s=start_s,
-                                n_frames=n_frames)
     warnings = list(source.meta.get("warnings", ()))
     if settings.nan_policy == "interpolate":
         source = fill_gaps(source, settings.max_gap_s)
@@ -143,13 +134,16 @@ def process_source(source: RecordingSource, fps: float,
         # envelopes, refused below by name rather than warned about by numpy on the way
         with np.errstate(over="ignore", invalid="ignore"):
             fundamentals, mains_note = choose_fundamentals(source, selection.derive, settings.notch_hz)
-            plan = _Plan.build(source.rate_hz, settings, name, fundamentals)
-            warnings += plan.warnings
-            if source.n_samples < plan.window_samples:
-                raise InputError(
-                    f"{name}: {source.n_samples / source.rate_hz:.3f} s of data is shorter than one "
-                    f"RMS window ({settings.rms_window_s:g} s); record longer or shorten the window")
-            values, info = _run_chain(source, selection, plan, settings, times, fps)
+            if settings.causal:
+                values, info = _run_causal_chain(source, selection, settings, times, fps, fundamentals, name)
+            else:
+                plan = _Plan.build(source.rate_hz, settings, name, fundamentals)
+                warnings += plan.warnings
+                if source.n_samples < plan.window_samples:
+                    raise InputError(
+                        f"{name}: {source.n_samples / source.rate_hz:.3f} s of data is shorter than one "
+                        f"RMS window ({settings.rms_window_s:g} s); record longer or shorten the window")
+                values, info = _run_chain(source, selection, plan, settings, times, fps)
         info["mains"] = mains_note
         _check_envelopes_finite(values, selection.names, name)
     space = resolve_space(selection.names)
@@ -180,6 +174,22 @@ def process_source(source: RecordingSource, fps: float,
     else:
         meta["normalisation"] = {"method": "none"}
     return MuscleTrack(values, selection.names, float(fps), space, units, float(times[0]), meta)
+
+
+def _run_causal_chain(source: RecordingSource, selection: Selection, settings: ProcessingSettings, times, fps: float,
+                      fundamentals, name: str) -> tuple[np.ndarray, dict]:
+    """``settings.causal``: the live chain's envelopes at ``times`` (:func:`.streaming.causal_frames`).
+    The chain starts at the first sample, as a stream of the recording would, so frames lie on
+    whole frames of it; the mains fundamentals are the ones found in the file. (Imported here:
+    streaming builds on the steps this module imports.)"""
+    from .streaming import causal_frames
+
+    first = int(round(float(times[0]) * fps))
+    if abs(float(times[0]) * fps - first) > 1e-6:
+        raise InputError(f"{name}: the causal chain makes frames at whole frames from the first sample "
+                         f"(k / {fps:g} s); a start at {float(times[0]):g} s is not one of them")
+    values, info = causal_frames(source, selection, fps, settings, fundamentals, first + len(times))
+    return values[first:], info
 
 
 @dataclass

@@ -82,8 +82,10 @@ class ProcessingSettings:
         Seconds of output per chunk; None processes the whole array at once.
     causal : bool
         Make each envelope from the samples up to its frame only (:mod:`.streaming`, the chain a
-        live stream runs): forward-only filters, a trailing RMS window, no mean removal. The
-        causal models' chain (trained on it); False is EIFER's zero-phase, centred chain.
+        live stream runs): forward-only filters, a trailing RMS window, no mean removal; missing
+        samples hold the last one unless "interpolate" bridged them first. The causal models'
+        chain (trained on it); False is EIFER's zero-phase, centred chain. Files that already hold
+        envelopes are resampled as they are, whichever chain.
     """
 
     remove_mean: bool = True

@@ -136,14 +136,18 @@ class CausalChain:
                 "latency_s": float(lag + self.filter_delay_s()), "mains": self.mains_note}
 
     def filter_delay_s(self) -> float:
-        """Group delay of the filter cascade at the middle of the band (seconds)."""
+        """Group delay of the filter cascade at the middle of the band (seconds): the slope of its
+        phase there, from the sections themselves (their product as one transfer function, 30th
+        order, is too ill-conditioned to differentiate)."""
         if self.sos is None:
             return 0.0
         low, high = self.band_applied_hz or (20.0, min(250.0, 0.4 * self.rate_hz))
         centre = math.sqrt(low * high)
-        b, a = signal.sos2tf(self.sos)
-        _, delay = signal.group_delay((b, a), w=[centre], fs=self.rate_hz)
-        return float(max(delay[0], 0.0) / self.rate_hz)
+        freqs = np.array([centre - 0.25, centre + 0.25])
+        _, response = signal.sosfreqz(self.sos, worN=freqs, fs=self.rate_hz)
+        phase = np.unwrap(np.angle(response))
+        delay_s = -(phase[1] - phase[0]) / (2.0 * np.pi * (freqs[1] - freqs[0]))
+        return float(max(delay_s, 0.0))
 
     def frame_sample(self, frames: np.ndarray) -> np.ndarray:
         """The last sample index each frame's envelope reads: ``floor(k * rate_hz / fps)``."""
@@ -235,53 +239,57 @@ class CausalChain:
         return out
 
 
+def causal_frames(source: RecordingSource, selection, fps: float, settings: ProcessingSettings,
+                  fundamentals_hz=None, n_frames: int | None = None, block_s: float = 1.0) -> tuple[np.ndarray, dict]:
+    """The first ``n_frames`` envelope frames (all by default) of one :class:`CausalChain` fed the
+    recording's derived channels in blocks of ``block_s`` seconds (any block size gives the same
+    envelopes), reading no further than they need; and what the chain applied."""
+    name = source.source or "recording"
+    chain = CausalChain(source.rate_hz, len(selection.names), fps, settings, fundamentals_hz=fundamentals_hz,
+                        source=name)
+    step = max(1, int(round(block_s * source.rate_hz)))
+    parts = []
+    for a in range(0, source.n_samples, step):
+        if n_frames is not None and chain.next_frame >= n_frames:
+            break
+        block = selection.derive(source.read(a, min(source.n_samples, a + step)))
+        parts.append(chain.feed(block)[1])
+    values = np.concatenate(parts) if parts else np.zeros((0, len(selection.names)))
+    if not values.shape[0]:
+        raise InputError(f"{name}: no samples to process")
+    if n_frames is not None:
+        if values.shape[0] < n_frames:
+            raise InputError(f"{name}: {n_frames} frames at {fps:g} fps run past the end of the recording "
+                             f"({values.shape[0]} frames fit)")
+        values = values[:n_frames]
+    return values, chain.info()
+
+
 def causal_envelopes(recording: Recording | RecordingSource, fps: float,
                      settings: ProcessingSettings | None = None, *, block_s: float = 1.0,
-                     fundamentals_hz=None, start_s: float = 0.0, n_frames: int | None = None) -> MuscleTrack:
+                     fundamentals_hz=None) -> MuscleTrack:
     """The causal chain over a whole recording: what a live stream of it gives, frame for frame.
 
-    The recording is fed to one :class:`CausalChain` in blocks of ``block_s`` seconds (any block
-    size gives the same envelopes); channels are selected and mapped to sites as for
-    :func:`.engine.process_recording` (which calls this for ``settings.causal``).
-    ``start_s`` and ``n_frames`` pick frames as there; the chain still starts at the first sample
-    (a stream of the whole recording), so ``start_s`` must be a whole number of frames.
+    Channels are selected and mapped to sites as for :func:`.engine.process_recording`, which runs
+    the same chain (:func:`causal_frames`) for ``settings.causal``, with its checks, frame range and
+    normalisation.
 
     Returns
     -------
     MuscleTrack
         ``values[frames, channels]`` in µV at ``k / fps`` for every frame whose last sample lies in
-        the recording (or the ``n_frames`` from ``start_s``); ``meta["processing"]`` holds the
-        settings and what the chain applied (``"causal": True``, ``"latency_s"``).
+        the recording; ``meta["processing"]`` holds the settings and what the chain applied
+        (``"causal": True``, ``"latency_s"``).
     """
     settings = settings or causal_settings()
     if settings.normalise != "none":
         raise InputError("the causal chain gives envelopes in µV; live normalisation comes from a "
                          "calibration period (core.live.LiveSettings), so use normalise='none'")
     source = recording if isinstance(recording, RecordingSource) else RecordingSource.from_recording(recording)
-    name = source.source or "recording"
-    first = int(round(start_s * fps))
-    if abs(start_s * fps - first) > 1e-6 or first < 0:
-        raise InputError(f"{name}: the causal chain makes frames at k / {fps:g} s from the first sample; "
-                         f"start {start_s:g} s is not one of them")
     selection = select_channels(source, settings)
-    chain = CausalChain(source.rate_hz, len(selection.names), fps, settings, fundamentals_hz=fundamentals_hz,
-                        source=name)
-    step = max(1, int(round(block_s * source.rate_hz)))
-    parts = []
-    for a in range(0, source.n_samples, step):
-        block = selection.derive(source.read(a, min(source.n_samples, a + step)))
-        parts.append(chain.feed(block)[1])
-    values = np.concatenate(parts) if parts else np.zeros((0, len(selection.names)))
-    if not values.shape[0]:
-        raise InputError(f"{name}: no samples to process")
-    if first or n_frames is not None:
-        last = values.shape[0] if n_frames is None else first + int(n_frames)
-        if first >= values.shape[0] or last > values.shape[0]:
-            raise InputError(f"{name}: frames {first}–{last - 1} at {fps:g} fps run past the end of the "
-                             f"recording ({values.shape[0]} frames fit)")
-        values = values[first:last]
+    values, info = causal_frames(source, selection, fps, settings, fundamentals_hz, block_s=block_s)
     meta = {"source": source.source,
-            "processing": {**settings.to_dict(), **chain.info(), "rate_hz": float(source.rate_hz), "fps": float(fps)},
+            "processing": {**settings.to_dict(), **info, "rate_hz": float(source.rate_hz), "fps": float(fps)},
             "channel_sources": selection.sources, "channel_map": selection.report,
             "normalisation": {"method": "none"}}
-    return MuscleTrack(values, selection.names, float(fps), resolve_space(selection.names), "uV", first / fps, meta)
+    return MuscleTrack(values, selection.names, float(fps), resolve_space(selection.names), "uV", 0.0, meta)

@@ -4,8 +4,6 @@ In: a track (muscle envelopes or expression parameters); out: the other kind of 
 frames. :mod:`.contract` is what every model file carries, :mod:`.model` loads one (provider
 choice, checks) and runs it on whole tracks, :mod:`.windows` makes the frame windows it sees.
 """
-from importlib import import_module
-
 # Resolved on first use (PEP 562), so that importing a light submodule (``network.gpu_runtime``, which the
 # Blender preferences need at start-up) does not load the model code and, through it, scipy.signal: enabling
 # the extension cost Blender ~0.8 s of start-up for that import alone.
@@ -18,7 +16,9 @@ __all__ = list(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    from . import contract, model  # (a literal import, so the layering test sees it)
+
+    value = getattr(contract if _EXPORTS[name] == "contract" else model, name)
     globals()[name] = value
     return value
 
