@@ -4,7 +4,8 @@ Each candidate is a new Python process (what a user starts), run in turn with it
 (interleaved, median of 5; min–max in the note). Baselines, the same process doing only what it
 cannot avoid: ``import bpy`` for enabling the extension (timed inside the same processes, before
 the extension is imported), an empty interpreter for ``--help``, and for the drive the imports it
-needs (bpy, scipy.signal, MNE's EDF reader, ONNX Runtime) without the work. The environment's
+needs (bpy, scipy.signal, MNE's EDF reader, ONNX Runtime) without the work. Ratios are costs, value ÷
+baseline (what the extension, the CLI and the drive add to what they cannot avoid). The environment's
 ``PYTHONDONTWRITEBYTECODE`` is kept as it is: a machine that sets it compiles every changed module
 at every start.
 """
@@ -66,15 +67,15 @@ def rows():
             imports.append(_wall([python, "-c", DRIVE_IMPORTS], work, env))
     return [
         {"measure": "enable the extension in a fresh Blender process: import + register()", "value": median(enable),
-         "unit": "s", "baseline": median(bpy_only), "ratio": median(bpy_only) / median(enable),
+         "unit": "s", "baseline": median(bpy_only), "ratio": median(enable) / median(bpy_only),
          "note": f"baseline: import bpy in the same processes; median of {REPEATS} processes (extension "
                  f"{spread(enable)}, bpy {spread(bpy_only)}); heavy modules loaded: {', '.join(heavy) or 'none'}"},
         {"measure": "eifer --help, fresh process (wall)", "value": median(help_s), "unit": "s",
-         "baseline": median(empty), "ratio": median(empty) / median(help_s),
+         "baseline": median(empty), "ratio": median(help_s) / median(empty),
          "note": f"baseline: an empty interpreter; goal <= 1 s; median of {REPEATS}, interleaved "
                  f"(help {spread(help_s)}, empty {spread(empty)})"},
         {"measure": "cold drive of the bundled example to a .blend, fresh process (wall)", "value": median(drive),
-         "unit": "s", "baseline": median(imports), "ratio": median(imports) / median(drive),
+         "unit": "s", "baseline": median(imports), "ratio": median(drive) / median(imports),
          "note": f"45 s, 22 ch at 2048 Hz; baseline: the imports it needs and nothing else ({DRIVE_IMPORTS[7:]}); "
                  f"goal <= 2.5 s; median of {REPEATS}, interleaved (drive {spread(drive)}, imports {spread(imports)})"},
     ]
