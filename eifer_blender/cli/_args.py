@@ -51,6 +51,15 @@ def add_recording_arguments(parser, *, nan: bool = True) -> None:
                                  "to 0, or interpolate across gaps up to 0.5 s")
 
 
+def add_csv_arguments(parser, *, kind: bool = True) -> None:
+    """How to read a CSV: its sampling rate when it has no time column, and (``kind``) what it holds."""
+    parser.add_argument("--rate", type=float, default=None, metavar="HZ",
+                        help="sampling rate of a CSV without a time column")
+    if kind:
+        parser.add_argument("--csv-kind", choices=("auto", "raw", "envelope"), default="auto",
+                            help="what a CSV holds (default: detect)")
+
+
 def recording_options(args) -> dict:
     """The recording options of :func:`add_recording_arguments` as keyword arguments (map, side, …)."""
     from ..core.recording.channel_map import parse_map_items, read_map_file

@@ -7,7 +7,7 @@ HELP = "drive a face from an sEMG recording and save the animated .blend (option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._args import PROVIDER_CHOICES, add_recording_arguments, add_render_arguments
+    from ._args import PROVIDER_CHOICES, add_csv_arguments, add_recording_arguments, add_render_arguments
     from .process import _span
 
     parser.add_argument("--emg", required=True, metavar="FILE", help="the recording (EDF, BDF, BrainVision, XDF, CSV, …)")
@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="FILE.png", help="save a plot of EMG envelopes against the driven curves")
     parser.add_argument("--truth", metavar="FILE", help="simulator ground truth (_truth.npz) to draw in the plot")
     add_recording_arguments(parser)
+    add_csv_arguments(parser)
     add_render_arguments(parser)
 
 
@@ -78,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
     frames = parse_frames(args.frames)
     render_frames = parse_frames(args.render_frames)
     options = recording_options(args)
+    emg = args.emg
+    if args.rate is not None or args.csv_kind != "auto":  # a CSV read as told (the job opens anything else)
+        from ..core.recording import open_recording
+
+        emg = open_recording(args.emg, rate_hz=args.rate, csv_kind=args.csv_kind, units=options["units"])
     truth = None
     if args.truth:
         from ..core.simulator.session import read_truth
@@ -86,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     register_sidebar_settings()
     scene = open_scene(args.blend, args.fps if args.fps is not None or args.blend else 30.0)
     face = find_face(args.rig, args.object, scene)
-    report = drive(face, args.emg, scene=scene, model=args.model, start_frame=args.start_frame,
+    report = drive(face, emg, scene=scene, model=args.model, start_frame=args.start_frame,
                    frame_range=frames, smoothing_s=args.smoothing, rest_floor=args.rest_floor, key_tolerance=args.tolerance,
                    swap_sides=args.swap_sides, notch_hz=(args.mains,), retarget=args.retarget,
                    providers=args.providers, calibration=calibration,

@@ -19,7 +19,7 @@ def _span(text: str) -> tuple[float, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._args import add_recording_arguments
+    from ._args import add_csv_arguments, add_recording_arguments
 
     parser.add_argument("--emg", required=True, metavar="FILE",
                         help="recording: .edf .bdf .gdf .vhdr .set .fif .cnt .xdf or .csv")
@@ -30,10 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recording time of frame 0 in seconds (default: 0)")
     parser.add_argument("--frames", type=int, default=None, metavar="N",
                         help="number of frames (default: all that fit)")
-    parser.add_argument("--rate", type=float, default=None, metavar="HZ",
-                        help="sampling rate of a CSV without a time column")
-    parser.add_argument("--csv-kind", choices=("auto", "raw", "envelope"), default="auto",
-                        help="what a CSV holds (default: detect)")
+    add_csv_arguments(parser)
     parser.add_argument("--montage", choices=("auto", "fridlund22", "kuramoto19", "none"),
                         default="auto", help="resolve channel names onto a montage (default: auto)")
     parser.add_argument("--channels", nargs="+", default=None, metavar="NAME",

@@ -7,7 +7,7 @@ HELP = "replay an sEMG recording as a Lab Streaming Layer (LSL) stream at its ow
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._args import add_recording_arguments
+    from ._args import add_csv_arguments, add_recording_arguments
 
     parser.add_argument("--emg", required=True, metavar="FILE",
                         help="recording: .edf .bdf .gdf .vhdr .set .fif .cnt .xdf or .csv")
@@ -19,8 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", type=float, default=0.0, metavar="S",
                         help="wait up to S seconds for a receiver (Go Live) before the first sample, so it "
                              "gets the recording from its start (default: 0, stream at once)")
-    parser.add_argument("--rate", type=float, default=None, metavar="HZ",
-                        help="sampling rate of a CSV without a time column")
+    add_csv_arguments(parser, kind=False)
     add_recording_arguments(parser, nan=False)
 
 

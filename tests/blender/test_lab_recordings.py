@@ -1,11 +1,13 @@
 """A lab's 2-channel recording in Blender: channels guessed and shown, corrected in the table, units asked for."""
 import importlib
+import shutil
 
 import bpy
 import numpy as np
 import pytest
 
 from tests.conftest import EXTENSION_MODULE
+from tests.helpers import REAL_DATA, needs_real_data
 
 RATE_HZ = 2000.0
 
@@ -77,3 +79,18 @@ def test_driving_with_two_channels_keys_the_shapes_they_move_and_lists_the_rest(
     assert bpy.ops.eifer.drive_face() == {"FINISHED"}
     assert set(settings.driven_shapes.split(", ")) == {"browDownLeft", "mouthSmileLeft"}
     assert len(settings.left_alone_shapes.split(", ")) == 35
+
+
+@needs_real_data
+@pytest.mark.parametrize("model", ["emg2arkit", "emg2arkit_causal"])
+def test_the_command_line_drives_the_real_headerless_export_as_told(blender, tmp_path, capsys, model):
+    """The real 100 Hz envelope export (Nilsonne, CC0) has no header and no time column: ``drive``
+    reads it with ``--rate`` and ``--csv-kind`` as ``process`` does, and smiles on its zygomaticus burst."""
+    export = shutil.copy(REAL_DATA / "nilsonne_FMOV_09_preprocessed.txt", tmp_path / "FMOV_09.txt")
+    cli, out = _ext("cli"), tmp_path / "driven.blend"
+    models = _ext("core.network")
+    argv = ["drive", "--emg", str(export), "--map", "4=Zyg_L", "--map", "5=Corr_L", "--out", str(out),
+            "--model", str(models.shipped_model_path(model)), "--providers", "cpu"]
+    assert cli.main(argv) == 3 and "--rate" in capsys.readouterr().err and not out.exists()
+    assert cli.main(argv + ["--rate", "100", "--csv-kind", "envelope"]) == 0
+    assert "driven: 2 shapes (browDownLeft, mouthSmileLeft)" in capsys.readouterr().out and out.is_file()
