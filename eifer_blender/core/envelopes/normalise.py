@@ -38,6 +38,20 @@ def normalise_envelopes(values: np.ndarray, spec: dict, *, times_s: np.ndarray |
     return (values - offset) / scale
 
 
+def _segment_mask(times_s: np.ndarray | None, segments_s: Sequence[tuple[float, float]], n_frames: int,
+                 what: str, where: str = "") -> np.ndarray:
+    """The frames whose times lie in any of ``segments_s`` (inclusive spans, seconds); a span set
+    that holds no frame is refused, naming ``what`` it marks."""
+    if times_s is None:
+        raise ValueError("segments_s needs times_s")
+    mask = np.zeros(n_frames, dtype=bool)
+    for a, b in segments_s:
+        mask |= (times_s >= a) & (times_s <= b)
+    if not mask.any():
+        raise InputError(f"{where}the {what} {list(segments_s)} contain no frame")
+    return mask
+
+
 def normalisation_references(values: np.ndarray, spec: dict, *, times_s: np.ndarray | None = None,
                              segments_s: Sequence[tuple[float, float]] | None = None,
                              names: Sequence[str] | None = None, source: str = "") -> dict:
@@ -69,13 +83,7 @@ def normalisation_references(values: np.ndarray, spec: dict, *, times_s: np.ndar
     mask = np.ones(values.shape[0], dtype=bool)
     used_segments = None
     if segments_s:
-        if times_s is None:
-            raise ValueError("segments_s needs times_s")
-        mask = np.zeros(values.shape[0], dtype=bool)
-        for a, b in segments_s:
-            mask |= (times_s >= a) & (times_s <= b)
-        if not mask.any():
-            raise InputError(f"{where}the {method} segment(s) {list(segments_s)} contain no frame")
+        mask = _segment_mask(times_s, segments_s, values.shape[0], f"{method} segment(s)", where)
         used_segments = [list(map(float, s)) for s in segments_s]
     sel = values[mask]
     out: dict = {"method": method}
@@ -158,13 +166,7 @@ def activity_references(values: np.ndarray, spec: dict, *, times_s: np.ndarray |
             raise InputError(f"{where}calibration by a posed maximum needs the block where the "
                              f"maximal expressions were posed: give its time range (--calibration "
                              f"START:STOP) or mark it with events labelled 'calibration'")
-        if times_s is None:
-            raise ValueError("segments_s needs times_s")
-        inside = np.zeros(values.shape[0], dtype=bool)
-        for a, b in segments_s:
-            inside |= (times_s >= a) & (times_s <= b)
-        if not inside.any():
-            raise InputError(f"{where}the calibration block(s) {list(segments_s)} contain no frame")
+        inside = _segment_mask(times_s, segments_s, values.shape[0], "calibration block(s)", where)
         reference = np.percentile(values[inside], spec["reference_percentile"], axis=0)
         out["segments_s"] = [list(map(float, s)) for s in segments_s]
     reference = np.maximum(reference, rest * float(spec["min_ratio"]))
