@@ -14,10 +14,7 @@ of a centred window, of the live model against the offline model (``emg2arkit``)
 """
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
 import threading
 import time
 
@@ -28,18 +25,12 @@ SECONDS = 20.0
 POLL_HZ = 120.0
 BASELINE_EVERY = 60
 LSL_SECONDS = 10.0
-LSL_CONFIG = ("[ports]\nIPv6 = disable\n[multicast]\nResolveScope = machine\n[lab]\nKnownPeers = {127.0.0.1}\n"
-              "[log]\nlevel = -3\n")  # discovery stays on this machine
-
-
 def _machine_only() -> None:
+    """Discovery stays on this machine (unless the caller set its own LSL configuration)."""
     if "LSLAPICFG" not in os.environ:
-        folder = tempfile.mkdtemp(prefix="eifer-bench-lsl-")
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        path = os.path.join(folder, "lsl_api.cfg")
-        with open(path, "w") as handle:
-            handle.write(LSL_CONFIG)
-        os.environ["LSLAPICFG"] = path
+        from tests.lsl_config import write_machine_only_config
+
+        os.environ["LSLAPICFG"] = write_machine_only_config("eifer-bench-lsl-")
 
 
 def _inputs():

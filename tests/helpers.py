@@ -77,32 +77,16 @@ def write_lab_csv(path, signal_uv: np.ndarray, *, names=("EMG_zyg", "EMG_cor"), 
 
 
 # ------------------------------------------------------------------------------------------ live (LSL)
-LSL_CONFIG = """[ports]
-IPv6 = disable
-[multicast]
-ResolveScope = machine
-[lab]
-KnownPeers = {127.0.0.1}
-[log]
-level = -3
-"""
-
-
 def lsl_on_this_machine() -> str:
     """Keep LSL discovery on this machine (loopback only) for this test process; liblsl reads the
     file named by ``LSLAPICFG`` once, at its first use, so call this before any LSL call."""
-    import atexit
     import os
-    import shutil
-    import tempfile
+
+    from tests.lsl_config import write_machine_only_config
 
     path = os.environ.get("EIFER_TEST_LSLAPICFG")
     if not path:
-        folder = tempfile.mkdtemp(prefix="eifer-lsl-")
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        path = os.path.join(folder, "lsl_api.cfg")
-        with open(path, "w") as handle:
-            handle.write(LSL_CONFIG)
+        path = write_machine_only_config("eifer-lsl-")
         os.environ["EIFER_TEST_LSLAPICFG"] = path
     os.environ["LSLAPICFG"] = path
     return path
