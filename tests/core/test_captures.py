@@ -144,6 +144,10 @@ def test_bad_captures_are_refused_with_a_clear_message(case, message, tmp_path):
     lines = _live_link_lines(tmp_path)
     header, rows = lines[0], lines[1:]
     cells = [row.split(",") for row in rows]
+
+    def edited():  # the Live Link table with the case's cell changed
+        return "\n".join([header, *(",".join(c) for c in cells)])
+
     mp = captures.write_mediapipe_csv(known_track(4), tmp_path / "mp.csv").read_text().splitlines()
     frames = json.loads(captures.write_mediapipe_json(known_track(3), tmp_path / "mp.json").read_text())
     if case == "empty":
@@ -158,16 +162,16 @@ def test_bad_captures_are_refused_with_a_clear_message(case, message, tmp_path):
         path = _bad(tmp_path, "x.csv", "Timecode,Alpha,Beta\n00:00:00:00.000,1,2\n00:00:00:01.000,1,2\n")
     elif case == "timecode backwards":
         cells[2][0] = "00:00:00:00.500"
-        path = _bad(tmp_path, "x.csv", "\n".join([header, *(",".join(c) for c in cells)]))
+        path = _bad(tmp_path, "x.csv", edited())
     elif case == "bad timecode":
         cells[1][0] = "yesterday"
-        path = _bad(tmp_path, "x.csv", "\n".join([header, *(",".join(c) for c in cells)]))
+        path = _bad(tmp_path, "x.csv", edited())
     elif case == "not a number":
         cells[2][5] = "abc"
-        path = _bad(tmp_path, "x.csv", "\n".join([header, *(",".join(c) for c in cells)]))
+        path = _bad(tmp_path, "x.csv", edited())
     elif case == "empty cell":
         cells[0][3] = ""
-        path = _bad(tmp_path, "x.csv", "\n".join([header, *(",".join(c) for c in cells)]))
+        path = _bad(tmp_path, "x.csv", edited())
     elif case == "short row":
         path = _bad(tmp_path, "x.csv", "\n".join([header, rows[0], ",".join(cells[1][:10])]))
     elif case == "mediapipe without time":
