@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +50,7 @@ from ..atomic import atomic_file
 from ..errors import InputError
 from ..expression.spaces import ARKIT52, ARKIT_OBSERVABLE, FLAME_EXPRESSION_NAMES
 from ..tracks import ExpressionTrack
-from .flame_file import FlameModel, flame_model_from_arrays, read_flame_file
+from .flame_file import FlameModel, load_flame_model
 from .flame_model import blender_to_flame, flame_forward, rodrigues, skinning_transforms
 from .openhead import OpenHead, load_open_head
 
@@ -840,20 +839,6 @@ class Bridge:
                         "arkit52", "flame", None, f"computed bridge sha256:{self.sha256}")
 
 
-def eyelid_dirs_from_arrays(arrays: dict, flame: FlameModel) -> np.ndarray | None:
-    """Eyelid blendshapes (V, 3, 2) [left, right] from a FLAME file's extra keys, if any:
-    ``l_eyelid``/``r_eyelid`` (SMIRK's layout, (V, 3) each) or ``eyelid_dirs`` (V, 3, 2)."""
-    shape = (flame.n_vertices, 3)
-    if "eyelid_dirs" in arrays:
-        dirs = np.asarray(arrays["eyelid_dirs"], dtype=np.float64)
-        return dirs if dirs.shape == shape + (2,) and np.all(np.isfinite(dirs)) else None
-    if "l_eyelid" in arrays and "r_eyelid" in arrays:
-        pair = [np.asarray(arrays[k], dtype=np.float64) for k in ("l_eyelid", "r_eyelid")]
-        if all(p.shape == shape and np.all(np.isfinite(p)) for p in pair):
-            return np.stack(pair, axis=-1)
-    return None
-
-
 def build_bridge(flame: FlameModel, head: OpenHead | None = None, n_expression: int = 50,
                  eyelid_dirs: np.ndarray | None = None, sha256: str = "", ridge: float = 1e-4,
                  reverse_ridge: float = 1e-4, progress: Progress | None = None) -> Bridge:
@@ -1009,10 +994,9 @@ def load_or_build_bridge(flame_path: str | Path, cache_dir: str | Path,
         except InputError:
             pass  # damaged or old: rebuild over it
     report(0.0, f"reading {flame_path.name}")
-    arrays = read_flame_file(flame_path)
-    flame = flame_model_from_arrays(arrays, flame_path)
+    flame = load_flame_model(flame_path)  # (its eyelid blendshapes checked and kept, when the file has them)
     bridge = build_bridge(flame, head=head, n_expression=min(n_expression, flame.n_expression),
-                          eyelid_dirs=eyelid_dirs_from_arrays(arrays, flame), sha256=sha,
+                          eyelid_dirs=flame.eyelid_dirs, sha256=sha,
                           progress=report)
     bridge.meta["requested_expression"] = n_expression
     # only a bridge that was made touches the cache folder (a file that is not a face leaves none)
