@@ -19,6 +19,7 @@ path reaches the system properties.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -50,6 +51,7 @@ LEGACY_KEYS = {
 }
 
 
+@functools.cache  # the manifest does not change while Blender runs; every save stamps with it
 def addon_version() -> str:
     """The add-on's version as ``blender_manifest.toml`` states it (installed: beside the package;
     in the repository: one folder up)."""
@@ -187,8 +189,8 @@ def before_save(filepath: str | None = None) -> None:
 
 @bpy.app.handlers.persistent
 def _on_load(*_args) -> None:
-    upgrade_file()
-    relative_sources()  # a file saved headless may hold absolute paths
+    if not upgrade_file():  # (an upgrade has made the paths relative already)
+        relative_sources()  # a file saved headless may hold absolute paths
 
 
 @bpy.app.handlers.persistent
