@@ -154,7 +154,7 @@ def emotion_frames(expression, first_frame: int, events) -> tuple[int, dict[str,
     """
     values = np.asarray(expression.values, dtype=np.float64)
     amount = values.sum(axis=1)
-    times = expression.start_s + np.arange(len(amount)) / expression.fps
+    times = expression.times_s
     quiet = np.ones(len(amount), dtype=bool)
     best: dict[str, tuple[float, int]] = {}
     for onset, duration, label in events:

@@ -433,7 +433,7 @@ def write_live_link_face_csv(track: ExpressionTrack, path: str | Path, *, timeco
     if match is None:
         raise InputError(f"start timecode {start!r} is not HH:MM:SS:FF")
     h, m, s, f = (int(match[i]) for i in range(1, 5))
-    at = ((h * 3600 + m * 60 + s) * rate + f) + (track.start_s + np.arange(track.n_frames) / track.fps) * rate
+    at = ((h * 3600 + m * 60 + s) * rate + f) + track.times_s * rate
     whole = np.floor(at + 1e-9)
     fraction = np.clip(at - whole, 0.0, 0.999)
     frames, seconds = whole % rate, whole // rate
@@ -445,15 +445,11 @@ def write_live_link_face_csv(track: ExpressionTrack, path: str | Path, *, timeco
     return _write_rows(path, ["Timecode", "BlendShapeCount", *LIVE_LINK_FACE_NAMES, *LIVE_LINK_FACE_ROTATIONS], rows)
 
 
-def _times_ms(track: ExpressionTrack) -> np.ndarray:
-    return (track.start_s + np.arange(track.n_frames) / track.fps) * 1000.0
-
-
 def write_mediapipe_csv(track: ExpressionTrack, path: str | Path) -> Path:
     """Write an ``arkit52`` track as a MediaPipe blendshape CSV (``timestamp_ms`` + 52 categories)."""
     values = _arkit_values(track, [n for n in MEDIAPIPE_NAMES if n != "_neutral"])
     values = np.column_stack([np.zeros(track.n_frames), values])
-    rows = [[repr(float(t)), *cells] for t, cells in zip(_times_ms(track), _fmt(values))]
+    rows = [[repr(float(t)), *cells] for t, cells in zip(track.times_s * 1000.0, _fmt(values))]
     return _write_rows(Path(path), ["timestamp_ms", *MEDIAPIPE_NAMES], rows)
 
 
@@ -465,7 +461,7 @@ def write_mediapipe_json(track: ExpressionTrack, path: str | Path) -> Path:
     frames = [{"timestamp_ms": float(t),
                "blendshapes": [{"index": i, "categoryName": n, "score": float(v)}
                                for i, (n, v) in enumerate(zip(MEDIAPIPE_NAMES, row))]}
-              for t, row in zip(_times_ms(track), values.tolist())]
+              for t, row in zip(track.times_s * 1000.0, values.tolist())]
     with atomic_file(path) as temporary:
         temporary.write_text(json.dumps(frames), encoding="utf-8")
     return path
