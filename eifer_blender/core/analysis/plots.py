@@ -25,9 +25,11 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: str | Path, *, dpi: int) -> Path:
-    """Lay out, write (making the folder) and close a matplotlib figure; returns the path."""
-    fig.tight_layout()
+def save_figure(fig, path: str | Path, *, dpi: int, tight: bool = True) -> Path:
+    """Lay out (``tight``: matplotlib's tight layout; False keeps the figure's own margins), write
+    whole or not at all, and close a matplotlib figure; returns the path."""
+    if tight:
+        fig.tight_layout()
     path = Path(path)
     try:
         with atomic_file(path) as temporary:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..tracks import Track
-from .plots import CHANNEL_SHAPES, pyplot
+from .plots import CHANNEL_SHAPES, pyplot, save_figure
 
 BACKGROUND = "#1c1c20"  # close to the render's world colour, so the face and the panel sit together
 TEXT = "#d8d8dc"
@@ -24,15 +24,9 @@ class TracePanel:
     path: Path
     width_px: int
     height_px: int
-    plot_box_px: tuple[int, int, int, int]  # left, top, right, bottom of the plot area, from the top left
-    start_s: float  # the time at the left edge of the plot area
-    end_s: float  # the time at the right edge
+    plot_box_px: tuple[int, int, int, int]  # left, top, right, bottom of the plot area, from the top left:
+    # its left edge is the clip's start, its right edge the clip's end
     background_rgb: tuple[float, float, float] = (0.0, 0.0, 0.0)  # sRGB 0–1, to lay the face on
-
-    def x_px(self, time_s: float) -> float:
-        """The column of ``time_s`` in the image (pixels from the left)."""
-        left, _, right, _ = self.plot_box_px
-        return left + (time_s - self.start_s) / (self.end_s - self.start_s) * (right - left)
 
 
 def main_channels(envelopes: Track, expression: Track, pairs=CHANNEL_SHAPES,
@@ -100,10 +94,6 @@ def draw_trace_panel(envelopes: Track, expression: Track, path: str | Path, *, w
     fig.text(box[2] / width_px, 4 / height_px, "s", color=TEXT, fontsize=6.5 * scale, ha="right", va="bottom")
     fig.text(4 / width_px, 1 - 4 / height_px, "EMG envelope", color=ENVELOPE, fontsize=7 * scale, va="top")
     fig.text(4 / width_px, 1 - 16 * scale / height_px, "shape weight", color=SHAPE, fontsize=7 * scale, va="top")
-    path = Path(path)
-    try:
-        fig.savefig(path, dpi=dpi, facecolor=BACKGROUND, format="png")
-    finally:
-        plt.close(fig)
+    path = save_figure(fig, path, dpi=dpi, tight=False)  # (the figure's own background colour)
     rgb = tuple(int(BACKGROUND[i:i + 2], 16) / 255 for i in (1, 3, 5))
-    return TracePanel(path, width_px, height_px, box, float(start_s), float(end_s), rgb)
+    return TracePanel(path, width_px, height_px, box, rgb)
