@@ -69,7 +69,7 @@ def run_capture(args: argparse.Namespace) -> int:
     from ..core.errors import InputError, ModelMismatchError
     from ..core.network import resolve_model
     from ..core.pipeline import expression_to_muscles
-    from ..core.trackfiles.captures import read_capture, with_names
+    from ..core.trackfiles.captures import read_capture
     from ._args import require_number
 
     used = [option for option, value in (("--blend", args.blend), ("--object", args.object),
@@ -86,7 +86,7 @@ def run_capture(args: argparse.Namespace) -> int:
         raise ModelMismatchError(f"{model.path.name} reads the {model.metadata.input_space!r} space; a face "
                                  f"capture holds ARKit weights: use an ARKit Exp2EMG model")
     capture = read_capture(args.capture, args.fps or model.metadata.fps, timecode_fps=args.timecode_fps)
-    expression, missing = with_names(capture, model.input_names)
+    expression, missing = capture.with_names(model.input_names)
     muscles = expression_to_muscles(expression, model)
     muscles.meta.update({"capture": str(args.capture), "missing_shapes": missing, "input_space": "arkit52"})
     meta = capture.meta

@@ -61,6 +61,17 @@ class Track:
         return type(self)(self.values[:, idx], tuple(names), self.fps, self.space, self.units,
                           self.start_s, dict(self.meta))
 
+    def with_names(self, names) -> "tuple[Track, list[str]]":
+        """A copy with exactly ``names`` (e.g. a model's inputs), those it lacks as 0; returns
+        ``(track, missing)``."""
+        names = tuple(names)
+        index = {n: i for i, n in enumerate(self.names)}
+        missing = [n for n in names if n not in index]
+        present = [i for i, n in enumerate(names) if n in index]
+        values = np.zeros((self.n_frames, len(names)))
+        values[:, present] = self.values[:, [index[names[i]] for i in present]]
+        return type(self)(values, names, self.fps, self.space, self.units, self.start_s, dict(self.meta)), missing
+
 
 class ExpressionTrack(Track):
     """Expression parameters per frame (ARKit weights or FLAME coefficients)."""

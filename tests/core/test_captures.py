@@ -97,7 +97,7 @@ def test_mediapipe_json_with_faces_and_frames_without_a_face(tmp_path):
 
 def test_model_inputs_the_capture_lacks_are_zero():
     track = known_track(4).select(["jawOpen", "mouthSmileLeft"])
-    filled, missing = captures.with_names(track, ["mouthSmileLeft", "tongueOut", "jawOpen"])
+    filled, missing = track.with_names(["mouthSmileLeft", "tongueOut", "jawOpen"])
     assert missing == ["tongueOut"] and filled.names == ("mouthSmileLeft", "tongueOut", "jawOpen")
     assert np.array_equal(filled.values[:, 1], np.zeros(4))
     assert np.array_equal(filled.values[:, [0, 2]], track.values[:, [1, 0]])

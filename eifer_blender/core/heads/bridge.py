@@ -760,14 +760,10 @@ class Bridge:
         if track.space != space:
             raise InputError(f"the bridge maps the {space!r} space here; the track is in "
                              f"{track.space!r}")
-        index = {n: i for i, n in enumerate(track.names)}
-        if not any(n in index for n in names):
+        filled, missing = track.with_names(names)
+        if len(missing) == len(names):
             raise InputError(f"none of the track's names are {space} names the bridge knows")
-        values = np.zeros((track.n_frames, len(names)))
-        for j, name in enumerate(names):
-            if name in index:
-                values[:, j] = track.values[:, index[name]]
-        return values
+        return filled.values
 
     def _meta(self, track: ExpressionTrack) -> dict:
         return {**track.meta, "bridge": self.sha256, "bridge_summary": self.summary()}

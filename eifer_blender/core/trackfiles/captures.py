@@ -121,19 +121,6 @@ def read_capture(path: str | Path, fps: float, *, timecode_fps: float | None = N
     return reader(path, float(fps), timecode_fps=timecode_fps)
 
 
-def with_names(track: ExpressionTrack, names) -> tuple[ExpressionTrack, list[str]]:
-    """``track`` with exactly ``names`` (e.g. a model's inputs), those it lacks as 0; returns
-    ``(track, missing)``."""
-    names = tuple(names)
-    index = {n: i for i, n in enumerate(track.names)}
-    missing = [n for n in names if n not in index]
-    present = [i for i, n in enumerate(names) if n in index]
-    values = np.zeros((track.n_frames, len(names)))
-    values[:, present] = track.values[:, [index[names[i]] for i in present]]
-    return ExpressionTrack(values, names, track.fps, track.space, track.units, track.start_s,
-                           dict(track.meta)), missing
-
-
 # ---------------------------------------------------------------------------------------------
 # Reading
 
@@ -413,7 +400,7 @@ def _arkit_values(track: ExpressionTrack, names) -> np.ndarray:
     """The track's values for ARKit ``names`` (camelCase), 0 where it has none."""
     if track.space != "arkit52":
         raise InputError(f"a capture holds ARKit weights; this track is in the {track.space!r} space")
-    return with_names(track, names)[0].values
+    return track.with_names(names)[0].values
 
 
 def _fmt(values: np.ndarray) -> list[list[str]]:
