@@ -340,19 +340,16 @@ def _local_jacobians(rest, deformed, linear, neighbours: int = 48, anchor: float
     return np.swapaxes(np.linalg.solve(lhs, np.swapaxes(rhs, 1, 2)), 1, 2)
 
 
-def _pairs(current, skin_index, skin_tris, target_surface, template_normals, flame_tris,
+def _pairs(current, skin_index, skin_tris, target_surface, template_normals, triangle_normals,
            deform_tris, template_rows):
     """Closest-point pairs both ways between the open head's skin (``current``) and the
-    template's main surface (``template_rows``): forward (closest, distance, normals agree)
-    for each skin vertex, back (closest, distance, triangle, barycentric, agree) for each
-    template row."""
+    template's main surface (``template_rows``; ``triangle_normals`` of its triangles): forward
+    (closest, distance, normals agree) for each skin vertex, back (closest, distance, triangle,
+    barycentric, agree) for each template row."""
     template = target_surface.vertices
     normals = _vertex_normals(current, deform_tris)
     closest, dist, tri, _ = target_surface.closest(current[skin_index])
-    tri_normals = np.cross(template[flame_tris[tri, 1]] - template[flame_tris[tri, 0]],
-                           template[flame_tris[tri, 2]] - template[flame_tris[tri, 0]])
-    tri_normals /= np.maximum(np.linalg.norm(tri_normals, axis=1, keepdims=True), 1e-30)
-    agree = np.einsum("ij,ij->i", normals[skin_index], tri_normals) > 0.5
+    agree = np.einsum("ij,ij->i", normals[skin_index], triangle_normals[tri]) > 0.5
     back_closest, back_dist, back_tri, back_bary = _Surface(current, skin_tris).closest(
         template[template_rows])
     back_normals = np.einsum("nk,nkc->nc", back_bary, normals[skin_tris[back_tri]])
@@ -466,7 +463,7 @@ def register_open_head(head: OpenHead, flame: FlameModel,
             step += 1
             report(0.15 + 0.35 * step / steps, "registering the open head (non-rigid)")
             forward, back = _pairs(current, skin_index, skin_tris, target_surface,
-                                   template_normals, flame_tris, deform_tris, main_rows)
+                                   template_normals, centroid_normals, deform_tris, main_rows)
             target_pos = _pull_targets(current, forward, back, skin_index, skin_tris,
                                        template[main_rows], reach)
             current = affine_pos + solve(data_w[:, None] * (target_pos - affine_pos))
@@ -475,7 +472,7 @@ def register_open_head(head: OpenHead, flame: FlameModel,
     # farther than the reach counts as the reach (a face has a counterpart nearly everywhere,
     # a non-face does not)
     forward, back = _pairs(current, skin_index, skin_tris, target_surface, template_normals,
-                           flame_tris, deform_tris, main_rows)
+                           centroid_normals, deform_tris, main_rows)
     distances = np.concatenate([forward[1], back[1]])
     trusted = np.concatenate([forward[2], back[4]]) & (distances <= reach)
     capped = np.where(trusted, distances, reach)
