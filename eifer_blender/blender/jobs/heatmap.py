@@ -10,7 +10,7 @@ How it works (nothing runs at frame change, so it plays in the viewport and rend
    scaled to sum to at most 1.
 3. A Geometry Nodes modifier (last in the stack) sums ``attribute × activity / p95`` over the
    channels and writes the colour per vertex into the colour attribute ``HEAT_COLOUR_ATTRIBUTE``
-   (``core.heads.electrodes.heat_colours``: the face's own colour at rest, viridis purple → teal →
+   (``core.heads.electrodes.HEAT_STOPS``/``HEAT_FADE``: the face's own colour at rest, viridis purple → teal →
    green → yellow = the channel's 95th percentile over the clip). Each channel's activity is a
    Value node driven by the EMG object's ``["emg:<channel>"]`` property (an AVERAGE driver: no
    expression, no Python, works with auto-run off).

@@ -50,19 +50,6 @@ def srgb_to_linear(srgb) -> np.ndarray:
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
 
-def heat_colours(heat, base_rgb) -> np.ndarray:
-    """(V, 3) linear colours of the heatmap: ``base_rgb`` (V, 3) linear blended toward viridis.
-
-    The numpy statement of what the Blender heatmap's node group computes per vertex.
-    """
-    heat = np.asarray(heat, dtype=np.float64)
-    stops = srgb_to_linear(VIRIDIS_SRGB)
-    viridis = np.stack([np.interp(heat, HEAT_STOPS, stops[:, k]) for k in range(3)], axis=-1)
-    t = np.clip((heat - HEAT_FADE[0]) / (HEAT_FADE[1] - HEAT_FADE[0]), 0.0, 1.0)
-    fade = (t * t * (3.0 - 2.0 * t))[..., None]
-    return np.asarray(base_rgb, dtype=np.float64) * (1.0 - fade) + viridis * fade
-
-
 @dataclass(frozen=True)
 class FaceFrame:
     """Where the montage's 2-D face frame lies on a mesh (mesh-local coordinates).
