@@ -7,24 +7,32 @@ second to every Blender start with the extension enabled (``tests/blender/test_l
 """
 import bpy
 
-from . import (
-    capture_ops,
-    emg_ops,
-    flame_ops,
-    gpu_ops,
-    head_ops,
-    infer_ops,
-    live_ops,
-    panels,
-    preferences,
-    properties,
-)
 
-_MODULES = (preferences, properties, head_ops, emg_ops, flame_ops, infer_ops, capture_ops, gpu_ops, live_ops, panels)
+def _modules():
+    # Imported here, not at the top: the command line registers only ``properties`` (so the .blend
+    # files it saves carry the sidebar settings), and importing this package must not load every
+    # operator module for that (~0.1 s of a cold ``eifer drive``).
+    from . import (
+        capture_ops,
+        emg_ops,
+        flame_ops,
+        gpu_ops,
+        head_ops,
+        infer_ops,
+        live_ops,
+        panels,
+        preferences,
+        properties,
+    )
+
+    return (preferences, properties, head_ops, emg_ops, flame_ops, infer_ops, capture_ops, gpu_ops, live_ops,
+            panels)
 
 
 def register():
-    for module in _MODULES:
+    from . import emg_ops, flame_ops, head_ops, properties
+
+    for module in _modules():
         for cls in module.CLASSES:
             bpy.utils.register_class(cls)
     properties.register_properties()
@@ -34,11 +42,13 @@ def register():
 
 
 def unregister():
+    from . import emg_ops, flame_ops, head_ops, live_ops, properties
+
     live_ops.stop_live_sessions()
     bpy.types.TOPBAR_MT_file_import.remove(emg_ops.draw_import_menu)
     bpy.types.VIEW3D_MT_mesh_add.remove(flame_ops.draw_add_menu)
     bpy.types.VIEW3D_MT_mesh_add.remove(head_ops.draw_add_menu)
     properties.unregister_properties()
-    for module in reversed(_MODULES):
+    for module in reversed(_modules()):
         for cls in reversed(module.CLASSES):
             bpy.utils.unregister_class(cls)
