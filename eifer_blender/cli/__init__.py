@@ -6,6 +6,8 @@ Each subcommand is a module in this package with ``HELP``, ``add_arguments(parse
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib
 import sys
 
@@ -40,7 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _fewer_collections(first_generation: int = 100_000):
+    """Run a command with the cyclic garbage collector's first threshold raised (default 700).
+
+    A command's first work is importing bpy, SciPy, MNE (and matplotlib through it) and ONNX
+    Runtime: hundreds of thousands of long-lived objects, which the default thresholds traverse
+    again and again while freeing almost nothing. A cold ``drive`` of the bundled example spent
+    0.30 s in 405 collections (gc.callbacks), 0.14 s in 5 with this. Reference counting frees
+    everything else as before, collections still run, and the thresholds are put back after.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(first_generation, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def main(argv: list[str] | None = None) -> int:
+    with _fewer_collections():
+        return _run_command(argv)
+
+
+def _run_command(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
