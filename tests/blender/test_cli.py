@@ -27,6 +27,22 @@ def test_blender_command_is_the_same_cli_with_its_exit_codes(blender, tmp_path):
     assert out.is_file()
 
 
+def test_a_command_in_process_leaves_the_garbage_collector_as_it_found_it(blender, tmp_path):
+    """The command line raises the collector's first threshold while it runs (start-up speed); a
+    caller that runs it in process (a script, Blender's --command) gets its own settings back,
+    after a failing command too, and nothing is left frozen out of collection."""
+    import gc
+
+    from eifer_blender.cli import main
+
+    before = gc.get_threshold()
+    out = tmp_path / "rec.edf"
+    assert main(["simulate", "--protocol", "emotions", "--duration", "2", "--rate", "2048", "--out", str(out)]) == 0
+    assert gc.get_threshold() == before and not gc.get_freeze_count()
+    assert main(["drive", "--emg", str(tmp_path / "missing.edf"), "--out", str(tmp_path / "x.blend")]) == 3
+    assert gc.get_threshold() == before and not gc.get_freeze_count()
+
+
 def test_drive_then_infer_then_render_headless(tmp_path):
     rec, blend = tmp_path / "rec.edf", tmp_path / "driven.blend"
     assert _run_module("simulate", "--protocol", "emotions", "--subject", "9", "--duration", "8", "--rate", "2048",
