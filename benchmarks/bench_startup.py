@@ -4,10 +4,10 @@ Each candidate is a new Python process (what a user starts), run in turn with it
 (interleaved, median of 5; min–max in the note). Baselines, the same process doing only what it
 cannot avoid: ``import bpy`` for enabling the extension (timed inside the same processes, before
 the extension is imported), an empty interpreter for ``--help``, and for the drive the imports it
-needs (bpy, scipy.signal, MNE's EDF reader, ONNX Runtime) without the work, in a plain interpreter:
-with Python's default garbage-collector thresholds, which the command line raises (``cli._fewer_collections``),
-so the drive can come in under its own imports. Ratios are costs, value ÷
-baseline (what the extension, the CLI and the drive add to what they cannot avoid). The processes
+needs (bpy, scipy.signal, MNE's EDF reader, ONNX Runtime) without the work, in a plain interpreter
+with Python's default garbage-collector thresholds, which the command line raises
+(``cli._fewer_collections``), so the drive can come in under its own imports. Ratios are costs,
+value ÷ baseline (what the extension, the CLI and the drive add to what they cannot avoid). The processes
 run with bytecode cached, as an installed copy runs (one uncounted warm-up writes it):
 ``PYTHONDONTWRITEBYTECODE`` is taken out of their environment, because a machine that sets it
 recompiles the add-on's modules at every start (what compiling all of them takes is in the note).

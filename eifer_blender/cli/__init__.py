@@ -51,15 +51,17 @@ def _fewer_collections(first_generation: int = 1_000_000):
     again and again while freeing almost nothing (a cold ``drive`` of the bundled example: 405
     collections, 0.30 s, counted with ``gc.callbacks``). Reference counting frees everything else as
     before. Afterwards what the command made joins the oldest generation (``freeze`` + ``unfreeze``),
-    so putting the threshold back does not set off a collection of all of it at once.
+    so putting the threshold back does not set off a collection of all of it at once; not when the
+    caller holds objects frozen itself (``unfreeze`` would release those too).
     """
     before = gc.get_threshold()
     gc.set_threshold(first_generation, *before[1:])
     try:
         yield
     finally:
-        gc.freeze()
-        gc.unfreeze()
+        if not gc.get_freeze_count():
+            gc.freeze()
+            gc.unfreeze()
         gc.set_threshold(*before)
 
 

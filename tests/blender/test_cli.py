@@ -30,7 +30,8 @@ def test_blender_command_is_the_same_cli_with_its_exit_codes(blender, tmp_path):
 def test_a_command_in_process_leaves_the_garbage_collector_as_it_found_it(blender, tmp_path):
     """The command line raises the collector's first threshold while it runs (start-up speed); a
     caller that runs it in process (a script, Blender's --command) gets its own settings back,
-    after a failing command too, and nothing is left frozen out of collection."""
+    after a failing command too; nothing is left frozen out of collection, and what the caller froze
+    stays frozen."""
     import gc
 
     from eifer_blender.cli import main
@@ -41,6 +42,13 @@ def test_a_command_in_process_leaves_the_garbage_collector_as_it_found_it(blende
     assert gc.get_threshold() == before and not gc.get_freeze_count()
     assert main(["drive", "--emg", str(tmp_path / "missing.edf"), "--out", str(tmp_path / "x.blend")]) == 3
     assert gc.get_threshold() == before and not gc.get_freeze_count()
+    gc.freeze()  # a caller's own frozen objects stay frozen
+    try:
+        frozen = gc.get_freeze_count()
+        assert main(["drive", "--emg", str(tmp_path / "missing.edf"), "--out", str(tmp_path / "x.blend")]) == 3
+        assert gc.get_freeze_count() == frozen and gc.get_threshold() == before
+    finally:
+        gc.unfreeze()
 
 
 def test_drive_then_infer_then_render_headless(tmp_path):
