@@ -266,8 +266,16 @@ def round_trip_rho(infer, model=None, subjects=((3, 11), (4, 12), (5, 13)), prot
     """Per-channel Spearman ρ (averaged over sessions) between muscles inferred from the simulator's
     ground-truth ARKit animation, keyed on the open head, and the simulator's noise-free envelopes.
 
-    One session per (subject id, seed), keyed back to back in one action and inferred in one go.
+    The noise-free level is RMS-averaged over the model's envelope window (``rms_window_s``, 0.5 s),
+    as the envelope the model is defined to output is (and as ``models.evaluate.oracle_scores``
+    smooths it). One session per (subject id, seed), keyed back to back in one action and inferred
+    in one go.
     """
+    from scipy.ndimage import uniform_filter1d
+
+    network = _module("core.network")
+    rms_window_s = network.load_model(model or SHIPPED_ARKIT2EMG, "cpu").metadata.processing["rms_window_s"]
+    rms_frames = max(1, round(rms_window_s * fps))
     physiology = _module("core.simulator.physiology")
     protocols = _module("core.simulator.protocols")
     synthesis = _module("core.simulator.synthesis")
@@ -279,16 +287,18 @@ def round_trip_rho(infer, model=None, subjects=((3, 11), (4, 12), (5, 13)), prot
         rng = np.random.default_rng(np.random.SeedSequence([seed, subject.subject_id]))
         run = protocols.generate_protocol(protocol, duration_s, fps, rng, subject.tonic, subject.blink_rate_per_min)
         faces.append(np.clip(physiology.activations_to_arkit(run.activations) + run.exogenous, 0.0, 1.0))
-        truths.append(synthesis.true_envelope(synthesis.activation_track(run.activations, fps), subject))
+        level = synthesis.true_envelope(synthesis.activation_track(run.activations, fps), subject)
+        truths.append(np.sqrt(uniform_filter1d(np.square(level.values, dtype=np.float64), rms_frames, axis=0,
+                                               mode="nearest")))
     head = _module("blender.rigs.openhead").build_open_head(bpy.context.scene.collection)
     track = _module("core.tracks").ExpressionTrack(np.vstack(faces), _module("core.expression.spaces").ARKIT52, fps,
                                                    "arkit52", "1")
     rig_arkit.key_expression_track(head, track, rig_arkit.arkit_binding(head), start_frame=1, action_name="truth")
     report = infer.infer_muscles(head, model=model, frame_range=(1, track.n_frames), providers="cpu")
-    names = truths[0].names
+    names = _module("core.recording.montage").FRIDLUND22  # true_envelope's channels
     inferred = report.muscles.select(names).values
     bounds = np.cumsum([0] + [len(f) for f in faces])
-    rho = np.mean([metrics.spearman(inferred[a:b], truth.values)
+    rho = np.mean([metrics.spearman(inferred[a:b], truth)
                    for a, b, truth in zip(bounds[:-1], bounds[1:], truths)], axis=0)
     return dict(zip(names, rho))
 
