@@ -6,8 +6,9 @@ flatten -> MLP -> head. With ``window=1`` and no convolutions it is EIFER's per-
 A ``masked`` net also takes a channel mask [batch, channels] (1 = recorded): the standardised
 input of an unrecorded channel is set to 0 (the training mean) and the mask itself joins the
 features, so one network serves any subset of the montage (trained with channel dropout).
-Heads: ``sigmoid`` (ARKit weights in [0, 1]), ``linear`` (FLAME coefficients, de-standardised
-with the training-set mean/std), ``softplus`` (non-negative envelopes).
+Optional dropout after each hidden layer acts in training only (the exported graph is the
+evaluation net). Heads: ``sigmoid`` (ARKit weights in [0, 1]), ``linear`` (FLAME coefficients,
+de-standardised with the training-set mean/std), ``softplus`` (non-negative envelopes).
 The layers are limited to what models/export.py writes as plain ONNX operators.
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ class NetConfig:
     head: str = "sigmoid"
     log_input: bool = False  # feed log(max(x, LOG_FLOOR)): envelope gains become offsets
     masked: bool = False  # a second input: which channels were recorded
+    dropout: float = 0.0  # training only: dropout after each hidden layer
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,7 +115,7 @@ class WindowNet(nn.Module):
         if self.config.masked:
             x = torch.cat([x, mask], dim=1)
         for layer in self.hidden_layers:
-            x = nn.functional.silu(layer(x))
+            x = nn.functional.dropout(nn.functional.silu(layer(x)), self.config.dropout, self.training)
         x = self.out(x)
         return self.apply_head(x)
 

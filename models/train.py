@@ -120,7 +120,8 @@ def build_net(config: dict, dataset: DataSet, input_names, output_names) -> Wind
                            window=int(m.get("window", 1)), hidden=int(m.get("hidden", 128)),
                            depth=int(m.get("depth", 2)), conv=[list(c) for c in m.get("conv", [])],
                            head=m.get("head", head), log_input=bool(m.get("log_input", False)),
-                           masked=bool(m.get("masked", False)) and config["direction"] == "emg2exp")
+                           masked=bool(m.get("masked", False)) and config["direction"] == "emg2exp",
+                           dropout=float(m.get("dropout", 0.0)))
     return WindowNet(net_config)
 
 

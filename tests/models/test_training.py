@@ -218,3 +218,20 @@ def test_export_equals_torch_with_dynamic_batch(tmp_path, head, log_input):
     onnx.save(model, str(tmp_path / "broken.onnx"))
     with pytest.raises(AssertionError, match="differs from torch"):
         check_onnx_matches_torch(net, tmp_path / "broken.onnx")
+
+
+def test_dropout_acts_in_training_only_and_the_export_is_the_evaluation_net(tmp_path):
+    from eifer_blender.core.network import ModelMetadata
+
+    torch.manual_seed(2)
+    net = WindowNet(NetConfig(35, 22, window=15, hidden=32, depth=2, head="softplus", dropout=0.5))
+    x = torch.rand(64, 15, 35)
+    net.train()
+    assert not torch.equal(net(x), net(x))  # a fresh dropout mask on each pass
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    names = tuple(f"s{i}" for i in range(35))
+    metadata = ModelMetadata("exp2emg", "params", "arkit52", names, "1", {"method": "none"}, "fridlund22",
+                             FRIDLUND22, "normalised", "softplus", 30.0, 15, "centred", "test", "0")
+    path = export_onnx(net, metadata, tmp_path / "dropout.onnx")
+    assert check_onnx_matches_torch(net, path) <= 1e-5
