@@ -269,12 +269,13 @@ def round_trip_rho(infer, model=None, subjects=((3, 11), (4, 12), (5, 13)), prot
     The noise-free level is RMS-averaged over the model's envelope window (``rms_window_s``, 0.5 s),
     as the envelope the model is defined to output is (and as ``models.evaluate.oracle_scores``
     smooths it). One session per (subject id, seed), keyed back to back in one action and inferred
-    in one go.
+    in one go (a windowed model's first and last frames of a session see its neighbour: a few
+    frames of 1800).
     """
     from scipy.ndimage import uniform_filter1d
 
     network = _module("core.network")
-    rms_window_s = network.load_model(model or SHIPPED_ARKIT2EMG, "cpu").metadata.processing["rms_window_s"]
+    rms_window_s = network.resolve_model(model, "arkit2emg", "cpu").metadata.processing["rms_window_s"]
     rms_frames = max(1, round(rms_window_s * fps))
     physiology = _module("core.simulator.physiology")
     protocols = _module("core.simulator.protocols")
@@ -306,7 +307,9 @@ def round_trip_rho(infer, model=None, subjects=((3, 11), (4, 12), (5, 13)), prot
 @pytest.mark.skipif(not SHIPPED_ARKIT2EMG.is_file(), reason="the shipped arkit2emg model is not built yet")
 def test_round_trip_on_simulated_data_follows_the_simulator_envelopes(infer):
     """Acceptance: ground-truth ARKit animation keyed on the open head → inferred curves vs the
-    simulator's noise-free envelopes: median Spearman ρ over the 22 channels ≥ 0.85.
+    simulator's noise-free envelopes, RMS-smoothed over the model's 0.5 s window (the envelope it
+    is defined to output; arkit2emg 1.1.0 scores 0.840 against the instantaneous level, which 1.0.0's
+    per-frame model passed): median Spearman ρ over the 22 channels ≥ 0.85.
 
     Three unseen subjects (the models train on ids 100–139) perform the emotion protocol, the
     setting of EIFER's published Exp2EMG numbers (ρ 0.81 zygomaticus, 0.76 corrugator).

@@ -122,7 +122,7 @@ def choose_providers(preference: str = "auto", available=None, platform: str | N
     preference : {"auto", "cpu", "cuda", "directml", "coreml"}
         ``"auto"``: CUDA when ``CUDAExecutionProvider`` is available, else DirectML on Windows when
         ``DmlExecutionProvider`` is, else the CPU. CoreML is used only when asked for: the shipped
-        per-frame networks are tiny and nobody has measured CoreML faster than ORT's CPU kernels
+        windowed MLPs are tiny and nobody has measured CoreML faster than ORT's CPU kernels
         for them (this project had no Mac to measure on). A named GPU provider is asked for even
         when it is not available, so :func:`fallback_note` can say why it did not run.
     available : list of str, optional
