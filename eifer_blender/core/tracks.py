@@ -61,6 +61,13 @@ class Track:
         return type(self)(self.values[:, idx], tuple(names), self.fps, self.space, self.units,
                           self.start_s, dict(self.meta))
 
+    def frames(self, first: int, stop: int) -> "Track":
+        """A copy of frames ``first`` up to ``stop`` (indices, ``stop`` excluded), its start time moved with it."""
+        if not 0 <= first < stop <= self.n_frames:
+            raise ValueError(f"frames {first}:{stop} are not inside the track's {self.n_frames}")
+        return type(self)(self.values[first:stop], self.names, self.fps, self.space, self.units,
+                          self.start_s + first / self.fps, dict(self.meta))
+
     def with_names(self, names) -> "tuple[Track, list[str]]":
         """A copy with exactly ``names`` (e.g. a model's inputs), those it lacks as 0; returns
         ``(track, missing)``."""

@@ -153,6 +153,26 @@ def test_missing_shapes_are_read_as_zero_and_reported(infer, tmp_path):
     assert np.allclose(report.muscles.values, np.linspace(0, 1, 6)[:, None] * weights[:, 0] + bias, atol=1e-5)
 
 
+def test_a_part_of_the_animation_is_read_with_the_frames_around_it(infer):
+    """The shipped model's window reads 7 frames each side: inferring frames 20-40 of a 60-frame
+    animation gives what inferring all 60 gives on those frames (the frames beyond the part are
+    read from the animation, not padded with its ends); at the scene's own ends the edge is padded."""
+    names = _module("core.network").load_model(SHIPPED_ARKIT2EMG, "cpu").input_names
+    face = _mesh_with_keys(names)
+    rng = np.random.default_rng(3)
+    _key(face, {n: np.clip(np.cumsum(rng.normal(0, 0.08, 60)), 0, 1) for n in names}, interpolation="LINEAR")
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, 60
+    whole = infer.infer_muscles(face, model=SHIPPED_ARKIT2EMG, providers="cpu").muscles
+    part = infer.infer_muscles(face, model=SHIPPED_ARKIT2EMG, frame_range=(20, 40), providers="cpu")
+    assert (part.frame_start, part.frame_end, part.muscles.n_frames) == (20, 40, 21)
+    assert part.muscles.start_s == pytest.approx(19 / 30)
+    assert np.allclose(part.muscles.values, whole.values[19:40], atol=1e-5)
+    assert np.allclose(part.expression.values, infer.face_expression(face, part.model, np.arange(20, 41))[0].values)
+    edge = infer.infer_muscles(face, model=SHIPPED_ARKIT2EMG, frame_range=(1, 10), providers="cpu").muscles
+    assert np.allclose(edge.values, whole.values[:10], atol=1e-5)
+
+
 def test_bad_input_gives_a_clear_message_and_changes_nothing(infer, tmp_path):
     errors = _module("core.errors")
     spaces = _module("core.expression.spaces")
@@ -162,7 +182,8 @@ def test_bad_input_gives_a_clear_message_and_changes_nothing(infer, tmp_path):
     _key(other, {"Key 1": np.linspace(0, 1, 5)})
     moving = _mesh_with_keys(["jawOpen", "mouthSmileLeft"], "Moving")
     _key(moving, {"jawOpen": np.linspace(0, 1, 5)})
-    wrong_way, _, _ = linear_model(tmp_path / "fwd.onnx", _module("core.recording.montage").FRIDLUND22, direction="emg2exp")
+    fridlund = _module("core.recording.montage").FRIDLUND22
+    wrong_way, _, _ = linear_model(tmp_path / "fwd.onnx", fridlund, direction="emg2exp")
     flame_space, _, _ = linear_model(tmp_path / "flame.onnx", spaces.FLAME_EXPRESSION_NAMES, space="flame")
     before = _scene_snapshot()
     cases = [

@@ -16,6 +16,7 @@ import numpy as np
 
 from ...core.errors import InputError, ModelMismatchError
 from ...core.network import Model, resolve_model
+from ...core.network.windows import window_offsets
 from ...core.pipeline import expression_to_muscles
 from ...core.tracks import ExpressionTrack, MuscleTrack
 from ..anim import emg_object, internal
@@ -62,6 +63,19 @@ def _frames(scene, frame_range) -> np.ndarray:
     first, last = int(first), int(last)
     if last < first:
         raise InputError(f"empty frame range {first}–{last}: the last frame comes before the first")
+    return np.arange(first, last + 1, dtype=np.int64)
+
+
+def _frames_with_context(scene, frames: np.ndarray, model: Model) -> np.ndarray:
+    """``frames`` and the frames the model's window reads beyond each end, as far as the scene's
+    range holds them: a part of an animation is read with its surroundings, as the whole would be."""
+    meta = model.metadata
+    offsets = window_offsets(meta.window, meta.alignment)
+    per_model_frame = scene_fps(scene) / float(meta.fps)
+    # one frame more for the resampling between the scene's rate and the model's
+    before, after = (int(np.ceil(reach * per_model_frame)) + 1 for reach in (-offsets[0], offsets[-1]))
+    first = min(int(frames[0]), max(int(frames[0]) - before, scene.frame_start))
+    last = max(int(frames[-1]), min(int(frames[-1]) + after, scene.frame_end))
     return np.arange(first, last + 1, dtype=np.int64)
 
 
@@ -143,7 +157,9 @@ def infer_muscles(face, *, scene=None, model=None, frame_range=None, providers: 
     face : the face object (a mesh with ARKit shape keys, or a FLAME head / armature).
     scene : default the context scene.
     model : an Exp2EMG :class:`Model`, a path, or None for the shipped "arkit2emg".
-    frame_range : (first, last) inclusive scene frames; default the scene's range.
+    frame_range : (first, last) inclusive scene frames; default the scene's range. The model's
+        window also reads the frames around them (within the scene's range), as a run over
+        the whole animation would.
     providers : "auto", "cpu" or "cuda".
     swap_sides, mapping : as for driving (Left/Right exchange, ARKit name -> shape key).
     name : the EMG object's name (default "EMG (inferred) <face>").
@@ -166,15 +182,18 @@ def infer_muscles(face, *, scene=None, model=None, frame_range=None, providers: 
         raise InputError("no face given: pick the animated face (a mesh with ARKit shape keys or a FLAME head)")
     frames = _frames(scene, frame_range)
     model = resolve_model(model, "arkit2emg", providers).require(direction="exp2emg", purpose="inferring muscles")
-    expression, missing, bridge = _face_expression(face, model, frames, scene=scene, swap_sides=swap_sides,
-                                                   mapping=mapping, progress=progress)
+    read = _frames_with_context(scene, frames, model)
+    around, missing, bridge = _face_expression(face, model, read, scene=scene, swap_sides=swap_sides,
+                                               mapping=mapping, progress=progress)
+    inside = (int(frames[0] - read[0]), int(frames[0] - read[0]) + frames.size)
+    expression = around.frames(*inside)
     moves = frames.size > 1 and np.ptp(expression.values, axis=0).max() > 0
     if not moves and (frames.size > 1 or not _animated(rig_for(face, swap_sides=swap_sides, mapping=mapping))):
         raise InputError(
             f"{face.name} has no animation over frames {frames[0]}–{frames[-1]}: its "
             f"{'shape keys' if expression.space == 'arkit52' else 'FLAME parameters'} do not change. "
             f"Key, drive or import an animation first, or pick the frames where it moves")
-    muscles = expression_to_muscles(expression, model)
+    muscles = expression_to_muscles(around, model).frames(*inside)
     muscles.meta.update({"face": face.name, "first_frame": int(frames[0]), "missing_shapes": missing,
                          "input_space": expression.space})
     if bridge is not None:
