@@ -33,8 +33,10 @@ from eifer_blender.core.simulator.session import simulate_session
 from eifer_blender.core.tracks import MuscleTrack
 
 from . import testsim
+from .testsim.session import POSED_AUS
 from .data import WindowBank
-from .evaluate import RidgeBaseline, electrode_driven_arkit, evaluate_clips
+from .evaluate import electrode_driven_arkit, evaluate_clips
+from .ridge import RidgeBaseline
 from .simdata import data_settings, session_seed
 from .train import load_config, load_dataset, resolve
 
@@ -46,6 +48,7 @@ MONTAGES = {
 }
 TEST_SUBJECTS = (900, 901, 902, 903, 904, 905)  # test-simulator subjects (any ids: its own population)
 GAINS = (0.3, 3.0)
+POSED_BLOCK_S = 100.0  # the test simulator's posed protocol poses its 15 action units in about 90 s
 # single-muscle probes: the FACS shapes each must move on its own side (the issue's list)
 PROBES = {
     "zygomaticus": ("mouthSmile",), "corrugator": ("browDown",), "depressor_supercilii": ("browDown",),
@@ -83,8 +86,9 @@ def training_sim_sessions(config: dict, dataset, chain, duration_s: float | None
     for group in dataset.split["test"]:
         subject = int(group.lstrip("S"))
         for protocol in settings["protocols"]:
+            seed = session_seed(settings["seed"], subject, protocol)
             simulated = simulate_session(protocol, subject, duration_s or settings["duration_s"],
-                                         settings["rate_hz"], fps, seed=session_seed(settings["seed"], subject, protocol))
+                                         settings["rate_hz"], fps, seed=seed)
             sessions.append(_Session(simulated, chain, fps, f"{group}-{protocol}"))
     return sessions
 
@@ -242,11 +246,11 @@ def evaluate_probes(model, chain, fps, gains=(1.0, 3.0)) -> dict:
     the FACS shapes move on the probed side and no more than 0.3× on the other. Calibrated two ways:
     the probe's own percentile (the default reading; a probe has one muscle, so neighbours' crosstalk
     becomes their full scale) and a posed-maximum block of the same subject at the same gain (the
-    "posed" protocol's 99th percentile per channel, carried over as fixed references)."""
+    "posed" protocol's 99th percentile per channel, carried over as fixed references). The block
+    poses every action unit once, jaw clench included, as a lab's calibration block does."""
     out = {}
     for gain in gains:
-        posed = _Session(testsim.simulate_test_session("posed", 0, 60.0, 2048.0, fps, seed=0, gain=gain),
-                         chain, fps, "T0-posed")  # subject 0: the probes' subject
+        posed = _Session(posed_block(gain, fps), chain, fps, "T0-posed")
         references = activity_references(posed.envelopes.values, {**model.metadata.input_normalisation,
                                                                    "calibration": "percentile"},
                                          names=posed.envelopes.names)
@@ -256,6 +260,17 @@ def evaluate_probes(model, chain, fps, gains=(1.0, 3.0)) -> dict:
             out[f"{muscle} x{gain:g} / own percentile"] = _probe_row(model.run(envelopes), shapes)
             out[f"{muscle} x{gain:g} / posed block"] = _probe_row(model.run(envelopes, calibration=references), shapes)
     return out
+
+
+def posed_block(gain: float, fps: float, duration_s: float = POSED_BLOCK_S):
+    """The probes' calibration block: the test simulator's "posed" protocol for the probes' subject
+    (0), long enough to pose each of its action units; refused if one is missing."""
+    block = testsim.simulate_test_session("posed", 0, duration_s, 2048.0, fps, seed=0, gain=gain)
+    posed = {a.description for a in block.annotations if a.description.startswith("au/")}
+    missing = sorted({f"au/{au}" for au in POSED_AUS} - posed)
+    if missing:
+        raise ValueError(f"a posed block of {duration_s:g} s lacks {', '.join(missing)}; make it longer")
+    return block
 
 
 def _probe_row(predicted, shapes) -> dict:

@@ -1,7 +1,7 @@
 """Write a trained :class:`~models.nets.WindowNet` as an EIFER ONNX file and check it.
 
 The graph is written operator by operator with ``onnx.helper`` (Max, Log, Sub, Div, Transpose,
-Conv, Flatten, Gemm, Sigmoid, Mul, Softplus, Add, Unsqueeze, Concat at opset 17, IR 8) instead of through
+Conv, Flatten, Gemm, Sigmoid, Mul, Softplus, Add, Clip, Unsqueeze, Concat at opset 17, IR 8) instead of through
 ``torch.onnx.export``: the result needs no exporter package, reads on older ONNX Runtime builds
 and keeps a dynamic batch axis by construction. :func:`check_onnx_matches_torch` proves the file
 computes what the torch module computes.
@@ -70,6 +70,12 @@ def build_onnx(net: WindowNet, metadata: ModelMetadata) -> onnx.ModelProto:
         x = g.node("Log", [g.node("Max", [x, g.const("log_floor", np.array(LOG_FLOOR))])])
     x = g.node("Sub", [x, g.const("in_mean", _numpy(net.in_mean))])
     x = g.node("Div", [x, g.const("in_std", _numpy(net.in_std))])
+    ridge = None
+    if c.ridge_blend:  # the linear path reads the standardised window (nets.WindowNet.ridge_path)
+        ridge = g.node("Gemm", [g.node("Flatten", [x], axis=1), g.const("ridge_w", _numpy(net.ridge_w)),
+                                g.const("ridge_b", _numpy(net.ridge_b))], transB=1)
+        upper = [g.const("one", np.array(1.0))] if c.head == "sigmoid" else []
+        ridge = g.node("Clip", [ridge, g.const("zero", np.array(0.0)), *upper])
     if c.masked:  # [batch, channels] -> [batch, 1, channels], broadcast over the window
         x = g.node("Mul", [x, g.node("Unsqueeze", [metadata.mask_name, g.const_int("axis", [1])])])
     if len(net.convs):
@@ -94,6 +100,10 @@ def build_onnx(net: WindowNet, metadata: ModelMetadata) -> onnx.ModelProto:
     else:
         x = g.node("Add", [g.node("Mul", [x, g.const("out_std", _numpy(net.out_std))]),
                            g.const("out_mean", _numpy(net.out_mean))])
+    if ridge is not None:
+        blend = float(net.blend)
+        x = g.node("Add", [g.node("Mul", [x, g.const("net_share", np.array(1.0 - blend))]),
+                           g.node("Mul", [ridge, g.const("ridge_share", np.array(blend))])])
     g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
     graph = helper.make_graph(
         g.nodes, f"eifer_{metadata.direction}",

@@ -9,6 +9,8 @@ features, so one network serves any subset of the montage (trained with channel 
 Optional dropout after each hidden layer acts in training only (the exported graph is the
 evaluation net). Heads: ``sigmoid`` (ARKit weights in [0, 1]), ``linear`` (FLAME coefficients,
 de-standardised with the training-set mean/std), ``softplus`` (non-negative envelopes).
+With ``ridge_blend`` the output is ``(1 - b) * net + b * ridge``: a ridge regression on the same
+standardised window, fitted in closed form after training and clipped to the head's range.
 The layers are limited to what models/export.py writes as plain ONNX operators.
 """
 from __future__ import annotations
@@ -41,6 +43,7 @@ class NetConfig:
     log_input: bool = False  # feed log(max(x, LOG_FLOOR)): envelope gains become offsets
     masked: bool = False  # a second input: which channels were recorded
     dropout: float = 0.0  # training only: dropout after each hidden layer
+    ridge_blend: float = 0.0  # share of a ridge path in the output, fitted after training (set_ridge)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +75,13 @@ class WindowNet(nn.Module):
             width = c.hidden
         self.hidden_layers = nn.ModuleList(layers)
         self.out = nn.Linear(width, c.n_outputs)
+        if c.ridge_blend:
+            if c.masked or c.log_input or c.head == "linear":
+                raise ValueError("ridge_blend needs an unmasked net on raw inputs with a sigmoid or softplus head")
+            # fitted in closed form after training (set_ridge); until then its share is 0
+            self.register_buffer("ridge_w", torch.zeros(c.n_outputs, c.window * c.n_inputs))
+            self.register_buffer("ridge_b", torch.zeros(c.n_outputs))
+            self.register_buffer("blend", torch.zeros(()))
 
     def set_standardisation(self, in_mean, in_std, out_mean=None, out_std=None) -> None:
         """Fix the per-channel input (and, for the linear head, output) standardisation."""
@@ -84,6 +94,18 @@ class WindowNet(nn.Module):
         if out_mean is not None:
             self.out_mean.copy_(tensor(out_mean))
             self.out_std.copy_(tensor(np.maximum(np.asarray(out_std, dtype=np.float64), 1e-6)))
+
+    def set_ridge(self, coef: np.ndarray) -> None:
+        """Blend in a ridge fit (``models.ridge.RidgeBaseline.coef``: raw flattened window -> outputs,
+        intercept last) at the config's ``ridge_blend`` share. The fit is re-expressed on the net's
+        standardised inputs, where the path reads them: ``x = z * std + mean``."""
+        coef = np.asarray(coef, dtype=np.float64)
+        std = np.tile(self.in_std.cpu().numpy().astype(np.float64), self.config.window)
+        mean = np.tile(self.in_mean.cpu().numpy().astype(np.float64), self.config.window)
+        with torch.no_grad():
+            self.ridge_w.copy_(torch.as_tensor((coef[:-1] * std[:, None]).T, dtype=torch.float32))
+            self.ridge_b.copy_(torch.as_tensor(coef[-1] + mean @ coef[:-1], dtype=torch.float32))
+            self.blend.fill_(float(self.config.ridge_blend))
 
     def init_output_bias(self, target_mean) -> None:
         """Start the head at the targets' mean so no output begins saturated (sigmoid near 0)."""
@@ -103,6 +125,7 @@ class WindowNet(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = self.transform_input(x)
         x = (x - self.in_mean) / self.in_std
+        linear = self.ridge_path(x) if self.config.ridge_blend else None
         if self.config.masked:
             if mask is None:
                 mask = torch.ones(x.shape[0], x.shape[2], dtype=x.dtype, device=x.device)
@@ -116,8 +139,15 @@ class WindowNet(nn.Module):
             x = torch.cat([x, mask], dim=1)
         for layer in self.hidden_layers:
             x = nn.functional.dropout(nn.functional.silu(layer(x)), self.config.dropout, self.training)
-        x = self.out(x)
-        return self.apply_head(x)
+        x = self.apply_head(self.out(x))
+        if linear is not None:
+            x = (1.0 - self.blend) * x + self.blend * linear
+        return x
+
+    def ridge_path(self, standardised: torch.Tensor) -> torch.Tensor:
+        """The ridge fit on the standardised window, clipped to the head's range as the baseline is."""
+        linear = standardised.flatten(1) @ self.ridge_w.T + self.ridge_b
+        return linear.clamp(0.0, 1.0) if self.config.head == "sigmoid" else linear.clamp(min=0.0)
 
     def transform_input(self, x):
         """The fixed input transform before standardisation (log when ``log_input``)."""

@@ -30,6 +30,7 @@ from eifer_blender.core.recording.montage import FRIDLUND22
 from .data import DataSet, WindowBank, montage_masks, site_incidence
 from .export import check_onnx_matches_torch, export_onnx
 from .nets import NetConfig, WindowNet
+from .ridge import RidgeBaseline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -121,7 +122,7 @@ def build_net(config: dict, dataset: DataSet, input_names, output_names) -> Wind
                            depth=int(m.get("depth", 2)), conv=[list(c) for c in m.get("conv", [])],
                            head=m.get("head", head), log_input=bool(m.get("log_input", False)),
                            masked=bool(m.get("masked", False)) and config["direction"] == "emg2exp",
-                           dropout=float(m.get("dropout", 0.0)))
+                           dropout=float(m.get("dropout", 0.0)), ridge_blend=float(m.get("ridge_blend", 0.0)))
     return WindowNet(net_config)
 
 
@@ -374,12 +375,20 @@ def train(config: dict, out_dir=None, device: str | None = None, progress: bool 
             break
     net.load_state_dict(best_state)
     net.to("cpu").eval()
+    ridge_alpha = None
+    if net.config.ridge_blend:
+        low_high = (0.0, 1.0) if net.config.head == "sigmoid" else (0.0, None)
+        ridge = RidgeBaseline(*low_high).fit(banks["train"], banks["val"])
+        net.set_ridge(ridge.coef)
+        ridge_alpha = ridge.alpha
+        log(f"  ridge path fitted (penalty {ridge.alpha:g}), blended at {net.config.ridge_blend:g}: "
+            f"validation loss {_evaluate_loss(net, banks['val'], weights.cpu(), 'cpu'):.4f}")
     metadata = metadata_for(config, dataset, net, input_names, output_names)
     onnx_path = export_onnx(net, metadata, out_dir / f"{config['name']}.onnx")
     diff = check_onnx_matches_torch(net, onnx_path)
     seconds = time.perf_counter() - started
     report = {"name": config["name"], "best_epoch": best_epoch, "best_val_loss": best_loss,
-              "onnx_max_abs_diff": diff, "seconds": seconds, "history": history,
+              "onnx_max_abs_diff": diff, "seconds": seconds, "history": history, "ridge_alpha": ridge_alpha,
               "config": {k: v for k, v in config.items() if not k.startswith("_")},
               "metadata": json.loads(json.dumps(metadata.to_props()))}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
