@@ -40,19 +40,25 @@ def _torch_twin(path: Path):
     metadata = ModelMetadata.from_props(props, str(path))
     net = WindowNet(NetConfig(**metadata.extra["net"]))
     weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    # initialisers in graph order, except the fixed log floor (not a parameter)
-    tensors = [weights[n] for node in model.graph.node for n in node.input
-               if n in weights and not n.startswith(("log_floor", "axis"))]
-    params = [net.in_mean, net.in_std]
-    for conv in net.convs:
-        params += [conv.weight, conv.bias]
-    for layer in net.hidden_layers:
-        params += [layer.weight, layer.bias]
-    params += [net.out.weight, net.out.bias]
+    # initialisers by the stem export.py names them with ("fc_w_7" -> "fc_w"), in graph order
+    by_stem: dict[str, list[np.ndarray]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            if name in weights:
+                by_stem.setdefault(name.rsplit("_", 1)[0], []).append(weights[name])
+    pairs = [(net.in_mean, by_stem["in_mean"][0]), (net.in_std, by_stem["in_std"][0])]
+    for i, conv in enumerate(net.convs):
+        pairs += [(conv.weight, by_stem["conv_w"][i]), (conv.bias, by_stem["conv_b"][i])]
+    for i, layer in enumerate(net.hidden_layers):
+        pairs += [(layer.weight, by_stem["fc_w"][i]), (layer.bias, by_stem["fc_b"][i])]
+    pairs += [(net.out.weight, by_stem["out_w"][0]), (net.out.bias, by_stem["out_b"][0])]
     if net.config.head == "linear":
-        params += [net.out_std, net.out_mean]
+        pairs += [(net.out_std, by_stem["out_std"][0]), (net.out_mean, by_stem["out_mean"][0])]
+    if net.config.ridge_blend:
+        pairs += [(net.ridge_w, by_stem["ridge_w"][0]), (net.ridge_b, by_stem["ridge_b"][0]),
+                  (net.blend, by_stem["ridge_share"][0])]
     with torch.no_grad():
-        for p, w in zip(params, tensors, strict=True):
+        for p, w in pairs:
             p.copy_(torch.from_numpy(w.copy()).reshape(p.shape))
     return net.eval()
 
