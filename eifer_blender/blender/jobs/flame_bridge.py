@@ -23,7 +23,8 @@ from ...core.heads.flame_file import load_flame_model
 from ..rigs.flame import EXTRA_PARAM_PROPS, set_flame_parameters
 from ..rigs.flame_build import build_flame_rig
 from ..rigs.openhead import build_open_head
-from .render import _world_bounds, render_still, setup_stage
+from .framing import world_box
+from .render import render_still, setup_stage
 
 CSV_NAME, MARKDOWN_NAME, PAIRS_FOLDER = "bridge_residuals.csv", "bridge_residuals.md", "pairs"
 
@@ -114,8 +115,8 @@ def _render_pairs(bridge, flame_path, out: Path, scene, shapes, size_px, report)
     rig = build_flame_rig(flame, scene.collection, n_shape=0, n_expression=bridge.n_expression,
                           name="Bridge FLAME")
     bpy.context.view_layer.update()
-    lo_o, hi_o = _world_bounds(open_head)
-    lo_f, hi_f = _world_bounds(rig.mesh_obj)
+    lo_o, hi_o = world_box(open_head)
+    lo_f, hi_f = world_box(rig.mesh_obj)
     width = float(max(hi_o[0] - lo_o[0], hi_f[0] - lo_f[0]))
     # face centres side by side, half a head apart, fronts level
     open_head.location = Vector(open_head.location) - Vector((lo_o + hi_o) / 2) + Vector((-0.6 * width, 0.0, 0.0))
@@ -123,8 +124,8 @@ def _render_pairs(bridge, flame_path, out: Path, scene, shapes, size_px, report)
                                  + Vector((0.6 * width, 0.0, 0.0)))
     bpy.context.view_layer.update()
     camera = setup_stage(scene, open_head, resolution_px=size_px, width_px=2 * size_px)
-    lo = np.minimum(*(_world_bounds(o)[0] for o in (open_head, rig.mesh_obj)))
-    hi = np.maximum(*(_world_bounds(o)[1] for o in (open_head, rig.mesh_obj)))
+    lo = np.minimum(*(world_box(o)[0] for o in (open_head, rig.mesh_obj)))
+    hi = np.maximum(*(world_box(o)[1] for o in (open_head, rig.mesh_obj)))
     camera.data.type = "ORTHO"
     camera.data.sensor_fit = "AUTO"
     camera.data.ortho_scale = 1.1 * float(max(hi[0] - lo[0], 2.0 * (hi[2] - lo[2])))

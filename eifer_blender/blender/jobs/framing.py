@@ -49,6 +49,11 @@ def _box(obj, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return world.min(axis=0), world.max(axis=0)
 
 
+def world_box(obj) -> tuple[np.ndarray, np.ndarray]:
+    """World ``(lo, hi)`` corners of ``obj``'s bounding box."""
+    return _box(obj, np.array([tuple(c) for c in obj.bound_box], dtype=np.float64))
+
+
 def _moved_vertices(obj, shape_names) -> np.ndarray | None:
     """Rest positions (local) of the vertices that any of ``shape_names`` moves, or None."""
     keys = obj.data.shape_keys
@@ -71,8 +76,7 @@ def face_bounds(face) -> tuple[np.ndarray, np.ndarray]:
     mesh for the whole body), those vertices with a quarter of their size as margin."""
     boxes = []
     for obj, binding in _bound_meshes(face):
-        corners = np.array([tuple(c) for c in obj.bound_box], dtype=np.float64)
-        lo, hi = _box(obj, corners)
+        lo, hi = world_box(obj)
         moved = _moved_vertices(obj, sorted(set(binding.values()))) if binding else None
         if moved is not None:
             m_lo, m_hi = _box(obj, moved)

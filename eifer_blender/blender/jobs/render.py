@@ -28,11 +28,6 @@ BLENDER_NOISE = re.compile(
     r"(Fra:|Video append frame|Append frame|Saved:|Time:|Read blend:|Info: Saved copy|EGL Error)")
 
 
-def _world_bounds(obj) -> tuple[np.ndarray, np.ndarray]:
-    corners = np.array([obj.matrix_world @ Vector(c) for c in obj.bound_box])
-    return corners.min(axis=0), corners.max(axis=0)
-
-
 def _c_library():
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or None)
