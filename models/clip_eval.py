@@ -33,11 +33,11 @@ from eifer_blender.core.simulator.session import simulate_session
 from eifer_blender.core.tracks import MuscleTrack
 
 from . import testsim
-from .testsim.session import POSED_AUS
 from .data import WindowBank
 from .evaluate import electrode_driven_arkit, evaluate_clips
 from .ridge import RidgeBaseline
 from .simdata import data_settings, session_seed
+from .testsim.session import POSED_AUS
 from .train import load_config, load_dataset, resolve
 
 MONTAGES = {
@@ -247,7 +247,7 @@ def evaluate_probes(model, chain, fps, gains=(1.0, 3.0)) -> dict:
     the probe's own percentile (the default reading; a probe has one muscle, so neighbours' crosstalk
     becomes their full scale) and a posed-maximum block of the same subject at the same gain (the
     "posed" protocol's 99th percentile per channel, carried over as fixed references). The block
-    poses every action unit once, jaw clench included, as a lab's calibration block does."""
+    poses every action unit at least once, jaw clench included, as a lab's calibration block does."""
     out = {}
     for gain in gains:
         posed = _Session(posed_block(gain, fps), chain, fps, "T0-posed")

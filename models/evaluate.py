@@ -30,7 +30,7 @@ from eifer_blender.core.network import Model, load_model
 from eifer_blender.core.simulator import physiology
 
 from .data import DataSet, WindowBank
-from .ridge import RidgeBaseline
+from .ridge import RidgeBaseline, head_range
 from .train import _parse_override, channel_names, load_config, load_dataset, resolve
 
 # a frame counts as "active" for an output when its true value reaches this (per output space)
@@ -88,8 +88,7 @@ def evaluate(config: dict, model_path, split: str = "test", providers: str = "cp
     spec = dataset.emg_normalisation
     banks = {s: WindowBank(dataset.clips_of(s), direction, m.input_names, m.output_names,
                            m.window, m.alignment, spec) for s in ("train", "val")}
-    low, high = {"sigmoid": (0.0, 1.0), "softplus": (0.0, None)}.get(m.head, (None, None))
-    ridge = RidgeBaseline(low, high).fit(banks["train"], banks["val"])
+    ridge = RidgeBaseline(*head_range(m.head)).fit(banks["train"], banks["val"])
     truths, nets, ridges, clips = [], [], [], []
     for clip in dataset.clips_of(split):
         source, _ = clip.tracks(direction)

@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 from eifer_blender.core.network import ModelMetadata
 
 from .nets import LOG_FLOOR, WindowNet
+from .ridge import head_range
 
 OPSET = 17
 IR_VERSION = 8  # ONNX Runtime >= 1.10 reads IR 8
@@ -74,8 +75,9 @@ def build_onnx(net: WindowNet, metadata: ModelMetadata) -> onnx.ModelProto:
     if c.ridge_blend:  # the linear path reads the standardised window (nets.WindowNet.ridge_path)
         ridge = g.node("Gemm", [g.node("Flatten", [x], axis=1), g.const("ridge_w", _numpy(net.ridge_w)),
                                 g.const("ridge_b", _numpy(net.ridge_b))], transB=1)
-        upper = [g.const("one", np.array(1.0))] if c.head == "sigmoid" else []
-        ridge = g.node("Clip", [ridge, g.const("zero", np.array(0.0)), *upper])
+        low, high = head_range(c.head)  # both bounded below for the heads a blend allows
+        ridge = g.node("Clip", [ridge, g.const("low", np.array(low)),
+                                *([g.const("high", np.array(high))] if high is not None else [])])
     if c.masked:  # [batch, channels] -> [batch, 1, channels], broadcast over the window
         x = g.node("Mul", [x, g.node("Unsqueeze", [metadata.mask_name, g.const_int("axis", [1])])])
     if len(net.convs):

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .ridge import head_range
+
 HEADS = ("sigmoid", "linear", "softplus")
 LOG_FLOOR = 1e-3
 
@@ -76,6 +78,8 @@ class WindowNet(nn.Module):
         self.hidden_layers = nn.ModuleList(layers)
         self.out = nn.Linear(width, c.n_outputs)
         if c.ridge_blend:
+            if not 0 < c.ridge_blend < 1:
+                raise ValueError(f"ridge_blend is the ridge's share of the output, in (0, 1); got {c.ridge_blend}")
             if c.masked or c.log_input or c.head == "linear":
                 raise ValueError("ridge_blend needs an unmasked net on raw inputs with a sigmoid or softplus head")
             # fitted in closed form after training (set_ridge); until then its share is 0
@@ -98,7 +102,8 @@ class WindowNet(nn.Module):
     def set_ridge(self, coef: np.ndarray) -> None:
         """Blend in a ridge fit (``models.ridge.RidgeBaseline.coef``: raw flattened window -> outputs,
         intercept last) at the config's ``ridge_blend`` share. The fit is re-expressed on the net's
-        standardised inputs, where the path reads them: ``x = z * std + mean``."""
+        standardised inputs, where the path reads them: ``x = z * std + mean``; so call it after
+        :meth:`set_standardisation` (a later change of the standardisation would leave it stale)."""
         coef = np.asarray(coef, dtype=np.float64)
         std = np.tile(self.in_std.cpu().numpy().astype(np.float64), self.config.window)
         mean = np.tile(self.in_mean.cpu().numpy().astype(np.float64), self.config.window)
@@ -125,7 +130,7 @@ class WindowNet(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = self.transform_input(x)
         x = (x - self.in_mean) / self.in_std
-        linear = self.ridge_path(x) if self.config.ridge_blend else None
+        linear = self.ridge_path(x) if self.config.ridge_blend and bool(self.blend) else None  # 0 in training
         if self.config.masked:
             if mask is None:
                 mask = torch.ones(x.shape[0], x.shape[2], dtype=x.dtype, device=x.device)
@@ -146,8 +151,8 @@ class WindowNet(nn.Module):
 
     def ridge_path(self, standardised: torch.Tensor) -> torch.Tensor:
         """The ridge fit on the standardised window, clipped to the head's range as the baseline is."""
-        linear = standardised.flatten(1) @ self.ridge_w.T + self.ridge_b
-        return linear.clamp(0.0, 1.0) if self.config.head == "sigmoid" else linear.clamp(min=0.0)
+        low, high = head_range(self.config.head)
+        return (standardised.flatten(1) @ self.ridge_w.T + self.ridge_b).clamp(low, high)
 
     def transform_input(self, x):
         """The fixed input transform before standardisation (log when ``log_input``)."""

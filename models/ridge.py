@@ -8,19 +8,26 @@ import torch
 from .data import WindowBank
 
 RIDGE_ALPHAS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # per frame, on standardised features
+HEAD_RANGES = {"sigmoid": (0.0, 1.0), "softplus": (0.0, None)}  # what each network head can output
+
+
+def head_range(head: str) -> tuple[float | None, float | None]:
+    """(low, high) a ridge fit is clipped to for a network with ``head`` (None: unbounded)."""
+    return HEAD_RANGES.get(head, (None, None))
 
 
 class RidgeBaseline:
-    """Ridge regression from the flattened, standardised input window to the outputs.
+    """Ridge regression from the flattened input window to the outputs.
 
-    Fitted from batched normal equations (memory stays at features x features); the penalty is
-    picked on the validation split. Predictions are clipped to the output's valid range
+    Fitted from batched normal equations (memory stays at features x features) on the raw
+    features, with each coefficient's penalty scaled by its feature's variance (ridge on
+    standardised features); the penalty is picked on the validation split. Predictions are clipped to the output's valid range
     (ARKit weights [0, 1], envelopes >= 0), as the network's head does.
     """
 
     def __init__(self, low=None, high=None):
         self.low, self.high = low, high
-        self.alpha = None
+        self.alpha = self.coef = None
 
     @staticmethod
     def _features(windows: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from eifer_blender.core.recording.montage import FRIDLUND22
 from .data import DataSet, WindowBank, montage_masks, site_incidence
 from .export import check_onnx_matches_torch, export_onnx
 from .nets import NetConfig, WindowNet
-from .ridge import RidgeBaseline
+from .ridge import RidgeBaseline, head_range
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -375,20 +375,21 @@ def train(config: dict, out_dir=None, device: str | None = None, progress: bool 
             break
     net.load_state_dict(best_state)
     net.to("cpu").eval()
-    ridge_alpha = None
+    blended = {}
     if net.config.ridge_blend:
-        low_high = (0.0, 1.0) if net.config.head == "sigmoid" else (0.0, None)
-        ridge = RidgeBaseline(*low_high).fit(banks["train"], banks["val"])
+        ridge = RidgeBaseline(*head_range(net.config.head)).fit(banks["train"], banks["val"])
         net.set_ridge(ridge.coef)
-        ridge_alpha = ridge.alpha
+        blended = {"ridge_alpha": ridge.alpha,
+                   "blended_val_loss": _evaluate_loss(net, banks["val"], weights.cpu(), "cpu")}
+        torch.save({"net": net.state_dict(), "config": config, "epoch": best_epoch}, best_path)  # as shipped
         log(f"  ridge path fitted (penalty {ridge.alpha:g}), blended at {net.config.ridge_blend:g}: "
-            f"validation loss {_evaluate_loss(net, banks['val'], weights.cpu(), 'cpu'):.4f}")
+            f"validation loss {blended['blended_val_loss']:.4f}")
     metadata = metadata_for(config, dataset, net, input_names, output_names)
     onnx_path = export_onnx(net, metadata, out_dir / f"{config['name']}.onnx")
     diff = check_onnx_matches_torch(net, onnx_path)
     seconds = time.perf_counter() - started
     report = {"name": config["name"], "best_epoch": best_epoch, "best_val_loss": best_loss,
-              "onnx_max_abs_diff": diff, "seconds": seconds, "history": history, "ridge_alpha": ridge_alpha,
+              "onnx_max_abs_diff": diff, "seconds": seconds, "history": history, **blended,
               "config": {k: v for k, v in config.items() if not k.startswith("_")},
               "metadata": json.loads(json.dumps(metadata.to_props()))}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))

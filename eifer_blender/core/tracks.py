@@ -61,7 +61,7 @@ class Track:
         return type(self)(self.values[:, idx], tuple(names), self.fps, self.space, self.units,
                           self.start_s, dict(self.meta))
 
-    def frames(self, first: int, stop: int) -> "Track":
+    def slice_frames(self, first: int, stop: int) -> "Track":
         """A copy of frames ``first`` up to ``stop`` (indices, ``stop`` excluded), its start time moved with it."""
         if not 0 <= first < stop <= self.n_frames:
             raise ValueError(f"frames {first}:{stop} are not inside the track's {self.n_frames}")

@@ -153,24 +153,41 @@ def test_missing_shapes_are_read_as_zero_and_reported(infer, tmp_path):
     assert np.allclose(report.muscles.values, np.linspace(0, 1, 6)[:, None] * weights[:, 0] + bias, atol=1e-5)
 
 
-def test_a_part_of_the_animation_is_read_with_the_frames_around_it(infer):
-    """The shipped model's window reads 7 frames each side: inferring frames 20-40 of a 60-frame
-    animation gives what inferring all 60 gives on those frames (the frames beyond the part are
-    read from the animation, not padded with its ends); at the scene's own ends the edge is padded."""
+@pytest.mark.parametrize("fps, first", [(30, 21), (24, 22), (60, 29)])  # parts whose context needs snapping
+def test_a_part_of_the_animation_is_read_with_the_frames_around_it(infer, fps, first):
+    """The shipped model's window reads 7 frames (at 30 fps) each side: inferring 21 frames of an
+    animation gives what inferring the scene's whole range gives on those frames (the frames
+    beyond the part are read from the animation, not padded with its ends), at the model's rate
+    and at rates it resamples from; at the scene's own ends the edge is padded."""
+    scene = bpy.context.scene
+    scene.render.fps = fps
     names = _module("core.network").load_model(SHIPPED_ARKIT2EMG, "cpu").input_names
     face = _mesh_with_keys(names)
     rng = np.random.default_rng(3)
-    _key(face, {n: np.clip(np.cumsum(rng.normal(0, 0.08, 60)), 0, 1) for n in names}, interpolation="LINEAR")
-    scene = bpy.context.scene
-    scene.frame_start, scene.frame_end = 1, 60
+    n = 2 * fps + 10
+    _key(face, {k: np.clip(np.cumsum(rng.normal(0, 0.08, n)), 0, 1) for k in names}, interpolation="LINEAR")
+    scene.frame_start, scene.frame_end = 1, n
     whole = infer.infer_muscles(face, model=SHIPPED_ARKIT2EMG, providers="cpu").muscles
-    part = infer.infer_muscles(face, model=SHIPPED_ARKIT2EMG, frame_range=(20, 40), providers="cpu")
-    assert (part.frame_start, part.frame_end, part.muscles.n_frames) == (20, 40, 21)
-    assert part.muscles.start_s == pytest.approx(19 / 30)
-    assert np.allclose(part.muscles.values, whole.values[19:40], atol=1e-5)
-    assert np.allclose(part.expression.values, infer.face_expression(face, part.model, np.arange(20, 41))[0].values)
+    last = first + 20
+    part = infer.infer_muscles(face, model=SHIPPED_ARKIT2EMG, frame_range=(first, last), providers="cpu")
+    assert (part.frame_start, part.frame_end, part.muscles.n_frames) == (first, last, 21)
+    assert part.muscles.start_s == pytest.approx((first - 1) / fps)
+    assert np.allclose(part.muscles.values, whole.values[first - 1:last], atol=1e-5)
+    assert np.allclose(part.expression.values,
+                       infer.face_expression(face, part.model, np.arange(first, last + 1))[0].values)
     edge = infer.infer_muscles(face, model=SHIPPED_ARKIT2EMG, frame_range=(1, 10), providers="cpu").muscles
     assert np.allclose(edge.values, whole.values[:10], atol=1e-5)
+
+
+def test_the_frames_around_a_part_come_from_the_scene_range_only(infer):
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, 60
+    model = _module("core.network").load_model(SHIPPED_ARKIT2EMG, "cpu")
+    context = infer._frames_with_context
+    assert context(scene, np.arange(70, 81), model).tolist() == list(range(70, 81))  # after the scene
+    assert context(scene, np.arange(-10, -4), model).tolist() == list(range(-10, -4))  # before it
+    inside = context(scene, np.arange(30, 36), model)
+    assert inside[0] < 30 and inside[-1] > 35 and inside[0] >= 1 and inside[-1] <= 60
 
 
 def test_bad_input_gives_a_clear_message_and_changes_nothing(infer, tmp_path):

@@ -114,6 +114,16 @@ def _torch_reference(net, values, window, alignment):
         return net(torch.from_numpy(np.ascontiguousarray(windows))).numpy()
 
 
+def test_slice_frames_moves_the_start_time_and_refuses_frames_outside():
+    track = MuscleTrack(np.arange(20.0).reshape(10, 2), ("a", "b"), 5.0, "fridlund22", "uV", start_s=1.0)
+    part = track.slice_frames(2, 5)
+    assert part.values.tolist() == track.values[2:5].tolist() and part.start_s == pytest.approx(1.4)
+    assert isinstance(part, MuscleTrack) and part.names == track.names
+    for first, stop in ((3, 3), (-1, 2), (8, 11)):
+        with pytest.raises(ValueError, match="not inside"):
+            track.slice_frames(first, stop)
+
+
 def test_load_model_reads_the_contract_and_reports_the_provider(tmp_path):
     _, path = _emg2arkit(tmp_path)
     model = load_model(path, providers="cpu")

@@ -37,7 +37,7 @@ class InferReport:
 
     face: bpy.types.Object
     emg_object: bpy.types.Object
-    expression: ExpressionTrack  # what the model read, in its space, one row per frame
+    expression: ExpressionTrack  # the face over the frames, in the model's space, one row per frame
     muscles: MuscleTrack  # what it inferred, keyed on ``emg_object``
     frame_start: int
     frame_end: int
@@ -68,15 +68,40 @@ def _frames(scene, frame_range) -> np.ndarray:
 
 def _frames_with_context(scene, frames: np.ndarray, model: Model) -> np.ndarray:
     """``frames`` and the frames the model's window reads beyond each end, as far as the scene's
-    range holds them: a part of an animation is read with its surroundings, as the whole would be."""
+    range holds them: a part of an animation is read with its surroundings, as the whole would be.
+
+    The context covers the window (``window_offsets``) plus what the resampling to the model's
+    rate and back reaches (anti-alias averages, interpolation). Its first frame lies on the model's
+    frame grid as counted from the scene's first frame (every 4 frames at 24 fps, 2 at 60, 5 at
+    25), so the part is resampled at the times the whole is and its curves are the whole's; at
+    rates with no short common period (29.97 fps) they differ by the resampling's interpolation.
+    """
     meta = model.metadata
     offsets = window_offsets(meta.window, meta.alignment)
-    per_model_frame = scene_fps(scene) / float(meta.fps)
-    # one frame more for the resampling between the scene's rate and the model's
-    before, after = (int(np.ceil(reach * per_model_frame)) + 1 for reach in (-offsets[0], offsets[-1]))
-    first = min(int(frames[0]), max(int(frames[0]) - before, scene.frame_start))
-    last = max(int(frames[-1]), min(int(frames[-1]) + after, scene.frame_end))
+    scene_rate, model_rate = scene_fps(scene), float(meta.fps)
+    resampling_s = 3.0 / model_rate + np.ceil(model_rate / scene_rate) / model_rate \
+        + np.ceil(scene_rate / model_rate) / scene_rate
+    before, after = (int(np.ceil((reach / model_rate + resampling_s) * scene_rate)) + 1
+                     for reach in (-offsets[0], offsets[-1]))
+    first, last = int(frames[0]), int(frames[-1])
+    start, end = scene.frame_start, scene.frame_end
+    if start < first <= end + 1:  # context only from frames inside the scene's range
+        first = max(first - before, start)
+        period = _grid_period(scene_rate, model_rate)
+        if period:
+            first = start + (first - start) // period * period
+    if start - 1 <= last < end:
+        last = min(last + after, end)
     return np.arange(first, last + 1, dtype=np.int64)
+
+
+def _grid_period(scene_rate: float, model_rate: float, longest: int = 100) -> int:
+    """The fewest scene frames that span a whole number of model frames (0: none up to ``longest``)."""
+    for frames in range(1, longest + 1):
+        span = frames * model_rate / scene_rate
+        if abs(span - round(span)) < 1e-9:
+            return frames
+    return 0
 
 
 def face_expression(face, model: Model, frames, *, scene=None, swap_sides: bool = False,
@@ -185,15 +210,16 @@ def infer_muscles(face, *, scene=None, model=None, frame_range=None, providers: 
     read = _frames_with_context(scene, frames, model)
     around, missing, bridge = _face_expression(face, model, read, scene=scene, swap_sides=swap_sides,
                                                mapping=mapping, progress=progress)
-    inside = (int(frames[0] - read[0]), int(frames[0] - read[0]) + frames.size)
-    expression = around.frames(*inside)
+    offset = int(frames[0] - read[0])
+    inside = (offset, offset + frames.size)
+    expression = around.slice_frames(*inside)
     moves = frames.size > 1 and np.ptp(expression.values, axis=0).max() > 0
     if not moves and (frames.size > 1 or not _animated(rig_for(face, swap_sides=swap_sides, mapping=mapping))):
         raise InputError(
             f"{face.name} has no animation over frames {frames[0]}–{frames[-1]}: its "
             f"{'shape keys' if expression.space == 'arkit52' else 'FLAME parameters'} do not change. "
             f"Key, drive or import an animation first, or pick the frames where it moves")
-    muscles = expression_to_muscles(around, model).frames(*inside)
+    muscles = expression_to_muscles(around, model).slice_frames(*inside)
     muscles.meta.update({"face": face.name, "first_frame": int(frames[0]), "missing_shapes": missing,
                          "input_space": expression.space})
     if bridge is not None:
