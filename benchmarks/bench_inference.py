@@ -26,43 +26,6 @@ def _best_rate(fn, n_frames: int, repeats: int = REPEATS) -> float:
     return n_frames / best
 
 
-def _torch_twin(path: Path):
-    """The torch module the ONNX file was exported from, rebuilt from the file's weights."""
-    import onnx
-    import torch
-    from onnx import numpy_helper
-
-    from eifer_blender.core.network import ModelMetadata
-    from models.nets import NetConfig, WindowNet
-
-    model = onnx.load(str(path))
-    props = {p.key: p.value for p in model.metadata_props}
-    metadata = ModelMetadata.from_props(props, str(path))
-    net = WindowNet(NetConfig(**metadata.extra["net"]))
-    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    # initialisers by the stem export.py names them with ("fc_w_7" -> "fc_w"), in graph order
-    by_stem: dict[str, list[np.ndarray]] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            if name in weights:
-                by_stem.setdefault(name.rsplit("_", 1)[0], []).append(weights[name])
-    pairs = [(net.in_mean, by_stem["in_mean"][0]), (net.in_std, by_stem["in_std"][0])]
-    for i, conv in enumerate(net.convs):
-        pairs += [(conv.weight, by_stem["conv_w"][i]), (conv.bias, by_stem["conv_b"][i])]
-    for i, layer in enumerate(net.hidden_layers):
-        pairs += [(layer.weight, by_stem["fc_w"][i]), (layer.bias, by_stem["fc_b"][i])]
-    pairs += [(net.out.weight, by_stem["out_w"][0]), (net.out.bias, by_stem["out_b"][0])]
-    if net.config.head == "linear":
-        pairs += [(net.out_std, by_stem["out_std"][0]), (net.out_mean, by_stem["out_mean"][0])]
-    if net.config.ridge_blend:
-        pairs += [(net.ridge_w, by_stem["ridge_w"][0]), (net.ridge_b, by_stem["ridge_b"][0]),
-                  (net.blend, by_stem["ridge_share"][0])]
-    with torch.no_grad():
-        for p, w in pairs:
-            p.copy_(torch.from_numpy(w.copy()).reshape(p.shape))
-    return net.eval()
-
-
 def _model_paths() -> list[Path]:
     from eifer_blender.core.network import SHIPPED_MODELS, shipped_model_path
 
@@ -76,6 +39,7 @@ def rows() -> list[dict]:
 
     from eifer_blender.core.network import CUDA, load_model
     from eifer_blender.core.tracks import ExpressionTrack, MuscleTrack
+    from models.export import load_torch_net
 
     out = []
     paths = _model_paths()
@@ -95,7 +59,7 @@ def rows() -> list[dict]:
             feeds[m.mask_name] = np.ones((N_FRAMES, len(m.input_names)), dtype=np.float32)
             mask = torch.from_numpy(feeds[m.mask_name])
         ort_cpu = _best_rate(lambda: session.run(None, feeds), N_FRAMES)
-        net = _torch_twin(path)
+        net = load_torch_net(path)  # the torch module the file was exported from
         x = torch.from_numpy(windows)
         head = {k: v[:256] for k, v in feeds.items()}
         with torch.no_grad():

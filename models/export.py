@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from eifer_blender.core.network import ModelMetadata
 
-from .nets import LOG_FLOOR, WindowNet
+from .nets import LOG_FLOOR, NetConfig, WindowNet
 from .ridge import head_range
 
 OPSET = 17
@@ -130,6 +130,36 @@ def export_onnx(net: WindowNet, metadata: ModelMetadata, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(model, str(path))
     return path
+
+
+def load_torch_net(path) -> WindowNet:
+    """The torch module an EIFER ONNX file was exported from, rebuilt from the file's weights
+    (the inverse of :func:`build_onnx`: initialisers by their stem, ``fc_w_7`` -> ``fc_w``, in
+    graph order)."""
+    model = onnx.load(str(path))
+    metadata = ModelMetadata.from_props({p.key: p.value for p in model.metadata_props}, str(path))
+    net = WindowNet(NetConfig(**metadata.extra["net"]))
+    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    by_stem: dict[str, list[np.ndarray]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            if name in weights:
+                by_stem.setdefault(name.rsplit("_", 1)[0], []).append(weights[name])
+    pairs = [(net.in_mean, by_stem["in_mean"][0]), (net.in_std, by_stem["in_std"][0])]
+    for i, conv in enumerate(net.convs):
+        pairs += [(conv.weight, by_stem["conv_w"][i]), (conv.bias, by_stem["conv_b"][i])]
+    for i, layer in enumerate(net.hidden_layers):
+        pairs += [(layer.weight, by_stem["fc_w"][i]), (layer.bias, by_stem["fc_b"][i])]
+    pairs += [(net.out.weight, by_stem["out_w"][0]), (net.out.bias, by_stem["out_b"][0])]
+    if net.config.head == "linear":
+        pairs += [(net.out_std, by_stem["out_std"][0]), (net.out_mean, by_stem["out_mean"][0])]
+    if net.config.ridge_blend:
+        pairs += [(net.ridge_w, by_stem["ridge_w"][0]), (net.ridge_b, by_stem["ridge_b"][0]),
+                  (net.blend, by_stem["ridge_share"][0])]
+    with torch.no_grad():
+        for parameter, value in pairs:
+            parameter.copy_(torch.from_numpy(value.copy()).reshape(parameter.shape))
+    return net.eval()
 
 
 def check_onnx_matches_torch(net: WindowNet, path, n_windows: int = 512, seed: int = 0,

@@ -265,3 +265,31 @@ def test_a_ridge_blend_is_refused_where_the_path_cannot_read_the_input():
         WindowNet(NetConfig(22, 37, window=5, masked=True, ridge_blend=0.5))
     with pytest.raises(ValueError, match="share"):
         WindowNet(NetConfig(35, 22, window=5, head="softplus", ridge_blend=1.0))
+
+
+@pytest.mark.parametrize("name", ["emg2arkit", "arkit2emg", "emg2arkit_causal"])
+def test_a_shipped_file_reads_back_as_the_torch_net_it_was_exported_from(name):
+    from eifer_blender.core.network import shipped_model_path
+    from models.export import load_torch_net
+
+    path = shipped_model_path(name)
+    net = load_torch_net(path)
+    assert net.config == NetConfig(**load_model(path, "cpu").metadata.extra["net"])
+    assert check_onnx_matches_torch(net, path) <= 1e-5  # masks, the ridge blend: every path of the graph
+
+
+def test_a_convolutional_linear_head_net_reads_back_from_its_export(tmp_path):
+    from eifer_blender.core.network import ModelMetadata
+    from models.export import load_torch_net
+
+    torch.manual_seed(4)
+    net = WindowNet(NetConfig(22, 5, window=7, hidden=16, depth=2, conv=[[8, 3, 1], [8, 3, 2]], head="linear"))
+    net.set_standardisation(np.full(22, 0.3), np.full(22, 0.8), np.linspace(-1, 1, 5), np.linspace(0.5, 2, 5))
+    names = ("jaw_x", "jaw_y", "jaw_z", "eyelid_l", "eyelid_r")
+    metadata = ModelMetadata("emg2exp", "emg", "fridlund22", FRIDLUND22, "normalised", {"method": "none"},
+                             "flame", names, "1", "linear", 30.0, 7, "centred", "test", "0",
+                             extra={"net": net.config.to_dict()})
+    path = export_onnx(net, metadata, tmp_path / "conv.onnx")
+    back = load_torch_net(path)
+    for key, value in net.state_dict().items():
+        assert torch.equal(back.state_dict()[key], value), key
