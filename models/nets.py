@@ -130,7 +130,9 @@ class WindowNet(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = self.transform_input(x)
         x = (x - self.in_mean) / self.in_std
-        linear = self.ridge_path(x) if self.config.ridge_blend and bool(self.blend) else None  # 0 in training
+        # the ridge's share is 0 until it is fitted after training: training batches skip its path
+        # (reading the share's value instead would stop a GPU at every batch)
+        linear = self.ridge_path(x) if self.config.ridge_blend and not self.training else None
         if self.config.masked:
             if mask is None:
                 mask = torch.ones(x.shape[0], x.shape[2], dtype=x.dtype, device=x.device)

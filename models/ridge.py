@@ -21,8 +21,9 @@ class RidgeBaseline:
 
     Fitted from batched normal equations (memory stays at features x features) on the raw
     features, with each coefficient's penalty scaled by its feature's variance (ridge on
-    standardised features); the penalty is picked on the validation split. Predictions are clipped to the output's valid range
-    (ARKit weights [0, 1], envelopes >= 0), as the network's head does.
+    standardised features); the penalty is picked on the validation split. Predictions are
+    clipped to the output's valid range (ARKit weights [0, 1], envelopes >= 0), as the network's
+    head does.
     """
 
     def __init__(self, low=None, high=None):
