@@ -11,6 +11,11 @@ evaluation net). Heads: ``sigmoid`` (ARKit weights in [0, 1]), ``linear`` (FLAME
 de-standardised with the training-set mean/std), ``softplus`` (non-negative envelopes).
 With ``ridge_blend`` the output is ``(1 - b) * net + b * ridge``: a ridge regression on the same
 standardised window, fitted in closed form after training and clipped to the head's range.
+With ``low_range`` (sigmoid heads) the output is ``max(net, low_range * sigmoid(readout / low_range))``:
+below ``low_range``, a weight too small to see on a face, the output follows a linear read-out of
+the same masked, standardised window, fitted in closed form after training (set_low_readout).
+Squared error leaves the order of the network's near-zero outputs to chance; the read-out orders
+them by the low-level (tonic, covert) activity that the envelopes carry.
 The layers are limited to what models/export.py writes as plain ONNX operators.
 """
 from __future__ import annotations
@@ -46,6 +51,7 @@ class NetConfig:
     masked: bool = False  # a second input: which channels were recorded
     dropout: float = 0.0  # training only: dropout after each hidden layer
     ridge_blend: float = 0.0  # share of a ridge path in the output, fitted after training (set_ridge)
+    low_range: float = 0.0  # below this weight the output follows a linear read-out (set_low_readout)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,6 +92,18 @@ class WindowNet(nn.Module):
             self.register_buffer("ridge_w", torch.zeros(c.n_outputs, c.window * c.n_inputs))
             self.register_buffer("ridge_b", torch.zeros(c.n_outputs))
             self.register_buffer("blend", torch.zeros(()))
+        if c.low_range:
+            if not 0 < c.low_range < 1 or c.head != "sigmoid":
+                raise ValueError(f"low_range is a weight in (0, 1) for a sigmoid head; got {c.low_range} "
+                                 f"with a {c.head} head")
+            # fitted after training; until then its level is 0 and max(net, 0) is the net
+            self.register_buffer("low_w", torch.zeros(c.n_outputs, self.readout_width()))
+            self.register_buffer("low_b", torch.zeros(c.n_outputs))
+            self.register_buffer("low_level", torch.zeros(()))
+
+    def readout_width(self) -> int:
+        """Features of the low-range read-out: the flattened masked window, and the mask."""
+        return self.config.window * self.config.n_inputs + (self.config.n_inputs if self.config.masked else 0)
 
     def set_standardisation(self, in_mean, in_std, out_mean=None, out_std=None) -> None:
         """Fix the per-channel input (and, for the linear head, output) standardisation."""
@@ -112,6 +130,24 @@ class WindowNet(nn.Module):
             self.ridge_b.copy_(torch.as_tensor(coef[-1] + mean @ coef[:-1], dtype=torch.float32))
             self.blend.fill_(float(self.config.ridge_blend))
 
+    def set_low_readout(self, coef: np.ndarray) -> None:
+        """Fit the low-range read-out: ``coef`` (:meth:`readout_width` + 1, outputs), intercept
+        last, on the features :meth:`readout_features` gives."""
+        coef = np.asarray(coef, dtype=np.float64)
+        with torch.no_grad():
+            self.low_w.copy_(torch.as_tensor(coef[:-1].T, dtype=torch.float32))
+            self.low_b.copy_(torch.as_tensor(coef[-1], dtype=torch.float32))
+            self.low_level.fill_(float(self.config.low_range))
+
+    def readout_features(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The read-out's features of raw windows: standardised, masked, flattened, and the mask."""
+        x = (self.transform_input(x) - self.in_mean) / self.in_std
+        if not self.config.masked:
+            return x.flatten(1)
+        if mask is None:
+            mask = torch.ones(x.shape[0], x.shape[2], dtype=x.dtype, device=x.device)
+        return torch.cat([(x * mask[:, None, :]).flatten(1), mask], dim=1)
+
     def init_output_bias(self, target_mean) -> None:
         """Start the head at the targets' mean so no output begins saturated (sigmoid near 0)."""
         mean = np.asarray(target_mean, dtype=np.float64)
@@ -128,6 +164,8 @@ class WindowNet(nn.Module):
             self.out.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        # as the ridge path: evaluation only (its level is 0 until fitted after training)
+        readout = self.readout_features(x, mask) if self.config.low_range and not self.training else None
         x = self.transform_input(x)
         x = (x - self.in_mean) / self.in_std
         # the ridge's share is 0 until it is fitted after training: training batches skip its path
@@ -149,6 +187,9 @@ class WindowNet(nn.Module):
         x = self.apply_head(self.out(x))
         if linear is not None:
             x = (1.0 - self.blend) * x + self.blend * linear
+        if readout is not None:
+            low = self.config.low_range
+            x = torch.maximum(x, self.low_level * torch.sigmoid((readout @ self.low_w.T + self.low_b) / low))
         return x
 
     def ridge_path(self, standardised: torch.Tensor) -> torch.Tensor:

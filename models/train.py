@@ -122,7 +122,8 @@ def build_net(config: dict, dataset: DataSet, input_names, output_names) -> Wind
                            depth=int(m.get("depth", 2)), conv=[list(c) for c in m.get("conv", [])],
                            head=m.get("head", head), log_input=bool(m.get("log_input", False)),
                            masked=bool(m.get("masked", False)) and config["direction"] == "emg2exp",
-                           dropout=float(m.get("dropout", 0.0)), ridge_blend=float(m.get("ridge_blend", 0.0)))
+                           dropout=float(m.get("dropout", 0.0)), ridge_blend=float(m.get("ridge_blend", 0.0)),
+                           low_range=float(m.get("low_range", 0.0)))
     return WindowNet(net_config)
 
 
@@ -269,6 +270,31 @@ def _evaluate_loss(net, bank: WindowBank, weights: torch.Tensor, device, batch: 
     return total / max(n, 1.0)
 
 
+def fit_low_readout(net: WindowNet, bank: WindowBank, dropout: ChannelDropout | None, n_windows: int,
+                    alpha: float, seed: int, chunk: int = 50_000) -> np.ndarray:
+    """The low-range read-out (``WindowNet.set_low_readout``): ridge regression of the targets on
+    the net's read-out features (standardised already, so one penalty ``alpha * n`` serves all but
+    the intercept), in closed form over ``n_windows`` training windows drawn with a seeded
+    generator, each with its own channel-dropout mask for a masked net."""
+    rng = np.random.default_rng(seed)
+    rows = torch.from_numpy(np.sort(rng.choice(len(bank), min(n_windows, len(bank)), replace=False)))
+    width = net.readout_width() + 1
+    xtx, xty = np.zeros((width, width)), np.zeros((width, bank.y.shape[1]))
+    net.eval()
+    with torch.no_grad():
+        for start in range(0, len(rows), chunk):
+            x, y = bank.batch(rows[start:start + chunk])
+            masks = None if dropout is None else torch.from_numpy(
+                montage_masks(len(x), dropout.input_names, rng, dropout.standard, *dropout.shares))
+            features = net.readout_features(x, masks).numpy()
+            a = np.hstack([features.astype(np.float64), np.ones((len(x), 1))])
+            xtx += a.T @ a
+            xty += a.T @ y.numpy().astype(np.float64)
+    penalty = np.full(width, alpha * len(rows))
+    penalty[-1] = 0.0
+    return np.linalg.solve(xtx + np.diag(penalty), xty)
+
+
 def train(config: dict, out_dir=None, device: str | None = None, progress: bool = True,
           resume: bool = False, log=print, dataset: DataSet | None = None) -> TrainResult:
     """Train the config's network, export it to ``<out_dir>/<name>.onnx`` and check the export.
@@ -384,6 +410,12 @@ def train(config: dict, out_dir=None, device: str | None = None, progress: bool 
         torch.save({"net": net.state_dict(), "config": config, "epoch": best_epoch}, best_path)  # as shipped
         log(f"  ridge path fitted (penalty {ridge.alpha:g}), blended at {net.config.ridge_blend:g}: "
             f"validation loss {blended['blended_val_loss']:.4f}")
+    if net.config.low_range:
+        m = config["model"]
+        net.set_low_readout(fit_low_readout(net, banks["train"], dropout, int(m.get("low_range_windows", 400_000)),
+                                            float(m.get("low_range_alpha", 0.01)), int(t.get("seed", 0)) + 1))
+        torch.save({"net": net.state_dict(), "config": config, "epoch": best_epoch}, best_path)  # as shipped
+        log(f"  low-range read-out fitted below {net.config.low_range:g}")
     metadata = metadata_for(config, dataset, net, input_names, output_names)
     onnx_path = export_onnx(net, metadata, out_dir / f"{config['name']}.onnx")
     diff = check_onnx_matches_torch(net, onnx_path)

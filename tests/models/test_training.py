@@ -267,6 +267,44 @@ def test_a_ridge_blend_is_refused_where_the_path_cannot_read_the_input():
         WindowNet(NetConfig(35, 22, window=5, head="softplus", ridge_blend=1.0))
 
 
+def test_a_low_range_read_out_orders_only_the_weights_below_its_level(tmp_path):
+    """Above ``low_range`` the output is the network's; below it, max(net, level * sigmoid(read-out /
+    level)) with the read-out a ridge fit in closed form (checked against least squares here)."""
+    level, alpha = 0.05, 0.01
+    config = train_cli.load_config(_config(tmp_path, "tiny_low"), {
+        "model.low_range": level, "model.low_range_alpha": alpha, "model.low_range_windows": 10**9})
+    result = train_cli.train(config, progress=False, log=lambda *a: None)
+    assert result.onnx_max_abs_diff <= 1e-5  # the exported graph computes the read-out too
+    dataset = train_cli.load_dataset(config, progress=False)
+    inputs, outputs = train_cli.channel_names(config, dataset)
+    bank = WindowBank(dataset.clips_of("train"), "emg2exp", inputs, outputs, 5, "centred", dataset.emg_normalisation)
+    net = result.net.eval()
+    x, y = bank.batch(torch.arange(len(bank)))
+    with torch.no_grad():
+        features = np.hstack([net.readout_features(x).numpy().astype(np.float64), np.ones((len(x), 1))])
+    # ridge as an augmented least-squares problem: rows sqrt(alpha n) I below the data, intercept free
+    penalty = np.sqrt(alpha * len(x)) * np.eye(features.shape[1])[:-1]
+    coef = np.linalg.lstsq(np.vstack([features, penalty]),
+                           np.vstack([y.numpy(), np.zeros((len(penalty), y.shape[1]))]), rcond=None)[0]
+    readout = level / (1.0 + np.exp(-(features @ coef) / level))
+    with torch.no_grad():
+        combined = net(x).numpy()
+        net.low_level.fill_(0.0)
+        alone = net(x).numpy()
+    assert np.allclose(combined, np.maximum(alone, readout), atol=1e-4)
+    assert np.array_equal(combined[alone >= level], alone[alone >= level])
+    assert (combined > alone).mean() > 0.1 and combined[combined > alone].max() < level
+    onnx_run = load_model(result.onnx_path, "cpu").infer(x.numpy()[:64])
+    assert np.allclose(onnx_run, np.maximum(alone, readout)[:64], atol=1e-4)
+
+
+def test_a_low_range_read_out_is_refused_outside_a_sigmoid_head():
+    with pytest.raises(ValueError, match="low_range"):
+        WindowNet(NetConfig(35, 22, window=5, head="softplus", low_range=0.02))
+    with pytest.raises(ValueError, match="low_range"):
+        WindowNet(NetConfig(22, 37, window=5, low_range=1.5))
+
+
 @pytest.mark.parametrize("name", ["emg2arkit", "arkit2emg", "emg2arkit_causal"])
 def test_a_shipped_file_reads_back_as_the_torch_net_it_was_exported_from(name):
     from eifer_blender.core.network import shipped_model_path
