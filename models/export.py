@@ -80,11 +80,11 @@ def build_onnx(net: WindowNet, metadata: ModelMetadata) -> onnx.ModelProto:
                                 *([g.const("high", np.array(high))] if high is not None else [])])
     if c.masked:  # [batch, channels] -> [batch, 1, channels], broadcast over the window
         x = g.node("Mul", [x, g.node("Unsqueeze", [metadata.mask_name, g.const_int("axis", [1])])])
-    readout = None
+    low_features = None
     if c.low_range:  # the read-out's features (nets.WindowNet.readout_features): masked window, mask
-        readout = g.node("Flatten", [x], axis=1)
+        low_features = g.node("Flatten", [x], axis=1)
         if c.masked:
-            readout = g.node("Concat", [readout, metadata.mask_name], axis=1)
+            low_features = g.node("Concat", [low_features, metadata.mask_name], axis=1)
     if len(net.convs):
         x = g.node("Transpose", [x], perm=[0, 2, 1])
         for conv in net.convs:
@@ -111,11 +111,11 @@ def build_onnx(net: WindowNet, metadata: ModelMetadata) -> onnx.ModelProto:
         blend = float(net.blend)
         x = g.node("Add", [g.node("Mul", [x, g.const("net_share", np.array(1.0 - blend))]),
                            g.node("Mul", [ridge, g.const("ridge_share", np.array(blend))])])
-    if readout is not None:  # max(net, level * sigmoid(read-out / low_range))
-        readout = g.node("Gemm", [readout, g.const("low_w", _numpy(net.low_w)), g.const("low_b", _numpy(net.low_b))],
-                         transB=1)
-        readout = g.node("Sigmoid", [g.node("Div", [readout, g.const("low_range", np.array(c.low_range))])])
-        x = g.node("Max", [x, g.node("Mul", [readout, g.const("low_level", _numpy(net.low_level))])])
+    if low_features is not None:  # max(net, level * sigmoid(read-out / low_range))
+        readout = g.node("Gemm", [low_features, g.const("low_w", _numpy(net.low_w)),
+                                  g.const("low_b", _numpy(net.low_b))], transB=1)
+        squashed = g.node("Sigmoid", [g.node("Div", [readout, g.const("low_range", np.array(c.low_range))])])
+        x = g.node("Max", [x, g.node("Mul", [squashed, g.const("low_level", _numpy(net.low_level))])])
     g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
     graph = helper.make_graph(
         g.nodes, f"eifer_{metadata.direction}",

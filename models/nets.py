@@ -12,8 +12,9 @@ de-standardised with the training-set mean/std), ``softplus`` (non-negative enve
 With ``ridge_blend`` the output is ``(1 - b) * net + b * ridge``: a ridge regression on the same
 standardised window, fitted in closed form after training and clipped to the head's range.
 With ``low_range`` (sigmoid heads) the output is ``max(net, low_range * sigmoid(readout / low_range))``:
-below ``low_range``, a weight too small to see on a face, the output follows a linear read-out of
-the same masked, standardised window, fitted in closed form after training (set_low_readout).
+below ``low_range``, a weight too small to see on a face, the output is a monotone squashing of a
+linear read-out of the same masked, standardised window (``low_range / 2`` where the read-out is 0),
+fitted in closed form after training (set_low_readout).
 Squared error leaves the order of the network's near-zero outputs to chance; the read-out orders
 them by the low-level (tonic, covert) activity that the envelopes carry.
 The layers are limited to what models/export.py writes as plain ONNX operators.
@@ -141,12 +142,20 @@ class WindowNet(nn.Module):
 
     def readout_features(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """The read-out's features of raw windows: standardised, masked, flattened, and the mask."""
+        return self._readout_features(*self._standardised(x, mask))
+
+    def _standardised(self, x: torch.Tensor, mask: torch.Tensor | None):
+        """The input transformed, standardised and, for a masked net, masked; with the mask."""
         x = (self.transform_input(x) - self.in_mean) / self.in_std
-        if not self.config.masked:
-            return x.flatten(1)
-        if mask is None:
-            mask = torch.ones(x.shape[0], x.shape[2], dtype=x.dtype, device=x.device)
-        return torch.cat([(x * mask[:, None, :]).flatten(1), mask], dim=1)
+        if self.config.masked:
+            if mask is None:
+                mask = torch.ones(x.shape[0], x.shape[2], dtype=x.dtype, device=x.device)
+            x = x * mask[:, None, :]
+        return x, mask
+
+    def _readout_features(self, standardised: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = standardised.flatten(1)
+        return torch.cat([x, mask], dim=1) if self.config.masked else x
 
     def init_output_bias(self, target_mean) -> None:
         """Start the head at the targets' mean so no output begins saturated (sigmoid near 0)."""
@@ -164,17 +173,12 @@ class WindowNet(nn.Module):
             self.out.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        # as the ridge path: evaluation only (its level is 0 until fitted after training)
-        readout = self.readout_features(x, mask) if self.config.low_range and not self.training else None
-        x = self.transform_input(x)
-        x = (x - self.in_mean) / self.in_std
-        # the ridge's share is 0 until it is fitted after training: training batches skip its path
-        # (reading the share's value instead would stop a GPU at every batch)
+        x, mask = self._standardised(x, mask)
+        # the ridge's share and the read-out's level are 0 until fitted after training: training
+        # batches skip their paths (reading the values instead would stop a GPU at every batch).
+        # A ridge blend needs an unmasked net, so its path reads the unmasked standardised window.
         linear = self.ridge_path(x) if self.config.ridge_blend and not self.training else None
-        if self.config.masked:
-            if mask is None:
-                mask = torch.ones(x.shape[0], x.shape[2], dtype=x.dtype, device=x.device)
-            x = x * mask[:, None, :]
+        readout = self._readout_features(x, mask) if self.config.low_range and not self.training else None
         if len(self.convs):
             x = x.transpose(1, 2)  # (batch, channels, time) for Conv1d
             for conv in self.convs:

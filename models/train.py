@@ -272,10 +272,12 @@ def _evaluate_loss(net, bank: WindowBank, weights: torch.Tensor, device, batch: 
 
 def fit_low_readout(net: WindowNet, bank: WindowBank, dropout: ChannelDropout | None, n_windows: int,
                     alpha: float, seed: int, chunk: int = 50_000) -> np.ndarray:
-    """The low-range read-out (``WindowNet.set_low_readout``): ridge regression of the targets on
-    the net's read-out features (standardised already, so one penalty ``alpha * n`` serves all but
-    the intercept), in closed form over ``n_windows`` training windows drawn with a seeded
-    generator, each with its own channel-dropout mask for a masked net."""
+    """The low-range read-out (``WindowNet.set_low_readout``) of a net on the CPU: ridge regression
+    of the targets on the net's read-out features (standardised windows and the 0/1 mask: one
+    penalty ``alpha * n`` on all but the intercept), in closed form over ``n_windows`` training
+    windows drawn with a seeded generator, each with its own channel-dropout mask for a masked net.
+    Every output is fitted on every window, also where the mask covers none of its sites (training
+    skips those): the runtime never shows an output whose sites are not recorded."""
     rng = np.random.default_rng(seed)
     rows = torch.from_numpy(np.sort(rng.choice(len(bank), min(n_windows, len(bank)), replace=False)))
     width = net.readout_width() + 1
@@ -411,11 +413,12 @@ def train(config: dict, out_dir=None, device: str | None = None, progress: bool 
         log(f"  ridge path fitted (penalty {ridge.alpha:g}), blended at {net.config.ridge_blend:g}: "
             f"validation loss {blended['blended_val_loss']:.4f}")
     if net.config.low_range:
-        m = config["model"]
         net.set_low_readout(fit_low_readout(net, banks["train"], dropout, int(m.get("low_range_windows", 400_000)),
                                             float(m.get("low_range_alpha", 0.01)), int(t.get("seed", 0)) + 1))
+        blended["low_range_val_loss"] = _evaluate_loss(net, banks["val"], weights.cpu(), "cpu", dropout=dropout)
         torch.save({"net": net.state_dict(), "config": config, "epoch": best_epoch}, best_path)  # as shipped
-        log(f"  low-range read-out fitted below {net.config.low_range:g}")
+        log(f"  low-range read-out fitted below {net.config.low_range:g}: validation loss "
+            f"{blended['low_range_val_loss']:.4f} (network alone {best_loss:.4f})")
     metadata = metadata_for(config, dataset, net, input_names, output_names)
     onnx_path = export_onnx(net, metadata, out_dir / f"{config['name']}.onnx")
     diff = check_onnx_matches_torch(net, onnx_path)

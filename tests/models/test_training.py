@@ -293,9 +293,29 @@ def test_a_low_range_read_out_orders_only_the_weights_below_its_level(tmp_path):
         alone = net(x).numpy()
     assert np.allclose(combined, np.maximum(alone, readout), atol=1e-4)
     assert np.array_equal(combined[alone >= level], alone[alone >= level])
-    assert (combined > alone).mean() > 0.1 and combined[combined > alone].max() < level
+    assert (combined > alone).mean() > 0.1 and combined[combined > alone].max() <= level
     onnx_run = load_model(result.onnx_path, "cpu").infer(x.numpy()[:64])
     assert np.allclose(onnx_run, np.maximum(alone, readout)[:64], atol=1e-4)
+
+
+def test_a_masked_log_input_net_exports_its_low_range_read_out(tmp_path):
+    from eifer_blender.core.network import ModelMetadata
+    from models.export import load_torch_net
+
+    torch.manual_seed(5)
+    net = WindowNet(NetConfig(22, 6, window=5, hidden=16, conv=[[8, 3, 1]], log_input=True, masked=True,
+                              low_range=0.05))
+    net.set_standardisation(np.full(22, -1.0), np.full(22, 0.9))
+    net.set_low_readout(np.random.default_rng(2).normal(0.0, 0.05, (net.readout_width() + 1, 6)))
+    names = tuple(f"shape{i}" for i in range(6))
+    metadata = ModelMetadata("emg2exp", "emg", "fridlund22", FRIDLUND22, "normalised", {"method": "none"},
+                             "arkit52", names, "1", "sigmoid", 30.0, 5, "centred", "test", "0", mask_name="mask",
+                             extra={"net": net.config.to_dict()})
+    path = export_onnx(net, metadata, tmp_path / "low.onnx")
+    assert check_onnx_matches_torch(net, path) <= 1e-5  # random masks, the log transform, convolutions
+    back = load_torch_net(path)
+    for key, value in net.state_dict().items():
+        assert torch.equal(back.state_dict()[key], value), key
 
 
 def test_a_low_range_read_out_is_refused_outside_a_sigmoid_head():
